@@ -1,0 +1,287 @@
+"""Speed and memory figures of the serverless pipeline (issue 2), measured on this machine; prints, never asserts.
+
+1. Cold import of each handler module in a fresh process (median of 5), with the common layer built for this
+   platform by layers/common/Makefile (unchecked-hash pycs), against the same layer without pycs and with
+   PYTHONDONTWRITEBYTECODE=1 (what a Lambda without precompiled bytecode pays on every cold start).
+2. Webhook verify-and-record (signature, job lookup, STORING transition, SQS hand-off), in-process against moto,
+   without the copy: median over many deliveries.
+3. Copying a 1 GiB generated result stream into S3 (moto server in its own process) with storage.stream_url_to_s3:
+   peak RSS growth of this process, read from /proc (VmHWM reset through /proc/self/clear_refs).
+
+Usage: .venv/bin/python bench/bench_pipeline.py [--skip-build] [--copy-gib 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDLERS = ("submit_job", "webhook", "store_result")
+TARGET_IMPORT_MS = 400
+TARGET_WEBHOOK_MS = 20
+TARGET_COPY_MB = 100
+HANDLER_ENV = {
+    "MEDIA_BUCKET": "faceswap-media-bench",
+    "JOBS_TABLE": "faceswap-jobs",
+    "IDEMPOTENCY_TABLE": "faceswap-idempotency",
+    "FAL_KEY_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:fal-AbCdEf",
+    "WEBHOOK_URL": "https://example.lambda-url.us-east-1.on.aws/",
+    "RESULT_COPY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/faceswap-result-copy",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "faceswap",
+    "POWERTOOLS_METRICS_NAMESPACE": "FaceSwapPipeline",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------------------------- 1. cold import
+def build_layer(dest: Path) -> Path:
+    """make build-CommonLayer for this platform (native wheels), as sam build would for arm64."""
+    subprocess.run(
+        ["make", "-s", "-C", str(ROOT / "layers/common"), "build-CommonLayer", f"ARTIFACTS_DIR={dest}",
+         f"PYTHON={sys.executable}", "PIP_PLATFORM_ARGS="],
+        check=True,
+    )
+    return dest / "python"
+
+
+def strip_pycs(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest
+
+
+def touch_all(tree: Path) -> None:
+    """Change every mtime, as zip/unzip into /opt does: timestamp pycs would be stale, hash pycs are not."""
+    now = time.time() + 10
+    for path in tree.rglob("*.py"):
+        os.utime(path, (now, now))
+
+
+_IMPORT_SNIPPET = """
+import sys, time
+sys.path[:0] = [{layer!r}, {func!r}]
+t0 = time.perf_counter()
+import app
+print((time.perf_counter() - t0) * 1000)
+"""
+
+
+def cold_import_ms(layer: Path, handler: str, runs: int = 5) -> tuple[float, float]:
+    """Median (import ms, whole process ms) of `import app` in fresh processes."""
+    env = {**os.environ, **HANDLER_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    code = _IMPORT_SNIPPET.format(layer=str(layer), func=str(ROOT / "functions" / handler))
+    imports, wall = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        wall.append((time.perf_counter() - t0) * 1000)
+        imports.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(imports), statistics.median(wall)
+
+
+def bench_cold_import(skip_build: bool, work: Path) -> None:
+    print("== 1. cold import of each handler module (fresh process, median of 5, PYTHONDONTWRITEBYTECODE=1)")
+    built = work / "layer"
+    if skip_build and (built / "python").exists():
+        layer = built / "python"
+    else:
+        t0 = time.perf_counter()
+        layer = build_layer(built)
+        print(f"   layer built for this platform in {time.perf_counter() - t0:.1f} s: "
+              f"{sum(1 for _ in layer.rglob('*.pyc'))} pycs")
+    naive = strip_pycs(layer, work / "layer-nopyc")
+    touch_all(layer)
+    print(f"   {'handler':<14}{'built (ms)':>12}{'naive (ms)':>12}{'ratio':>8}{'process (ms)':>15}  target <= {TARGET_IMPORT_MS} ms")
+    for handler in HANDLERS:
+        fast, fast_wall = cold_import_ms(layer, handler)
+        slow, _ = cold_import_ms(naive, handler)
+        verdict = "ok" if fast <= TARGET_IMPORT_MS else "OVER"
+        print(f"   {handler:<14}{fast:>12.0f}{slow:>12.0f}{slow / fast:>7.1f}x{fast_wall:>15.0f}  {verdict}")
+
+
+# ----------------------------------------------------------------------------------------- 2. webhook path
+def bench_webhook(n: int = 200) -> None:
+    print(f"== 2. webhook verify-and-record, in-process against moto (median of {n}, copy excluded)")
+    os.environ.update(HANDLER_ENV)
+    sys.path[:0] = [str(ROOT / "layers/common"), str(ROOT / "local")]
+    import boto3
+    import httpx
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from moto import mock_aws
+
+    import base64
+
+    from faceswap_common.api_models import Endpoint
+    from faceswap_common.job_store import JobStore
+    from faceswap_common.settings import Settings
+    from faceswap_common.signatures import JwksCache, WebhookVerifier
+    from faceswap_common.webhook_intake import WebhookDeps, handle_webhook
+    from faceswap_local.template_resources import StackNames, create_stack_resources
+
+    key = Ed25519PrivateKey.generate()
+    x = base64.urlsafe_b64encode(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).rstrip(b"=").decode()
+    jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x}]}
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, json=jwks)))
+
+    with mock_aws():
+        names = create_stack_resources(boto3.Session(region_name="us-east-1"), StackNames())
+        settings = Settings.from_env({**HANDLER_ENV, **names.env(), "ALLOWED_RESULT_HOSTS": "127.0.0.1:8300"})
+        jobs = JobStore(names.jobs_table, boto3.resource("dynamodb", region_name="us-east-1"))
+        deps = WebhookDeps.from_settings(settings, jobs=jobs,
+                                         verifier=WebhookVerifier(JwksCache(settings.jwks_url, http)))
+        timings = []
+        for i in range(n + 10):
+            job_id = f"{i:032x}"
+            rid = f"req-{i}"
+            jobs.create_pending(job_id, Endpoint.VIDEO, {"bucket": names.bucket, "key": f"inbox/a/{i}.mp4"}, {})
+            jobs.mark_submitted(job_id, rid)
+            payload = {"video": {"url": f"http://127.0.0.1:8300/files/{rid}/out.mp4", "content_type": "video/mp4",
+                                 "file_name": "out.mp4", "file_size": 1000}, "processing_time_ms": 1000}
+            body = json.dumps({"error": None, "gateway_request_id": rid, "payload": payload, "request_id": rid,
+                               "status": "OK"}, sort_keys=True).encode()
+            ts = str(int(time.time()))
+            msg = f"{rid}\nuser\n{ts}\n{hashlib.sha256(body).hexdigest()}".encode()
+            headers = {"x-fal-webhook-request-id": rid, "x-fal-webhook-user-id": "user",
+                       "x-fal-webhook-timestamp": ts, "x-fal-webhook-signature": key.sign(msg).hex()}
+            t0 = time.perf_counter()
+            outcome = handle_webhook(headers, body, {"job_id": job_id}, deps)
+            elapsed = (time.perf_counter() - t0) * 1000
+            assert outcome.status_code == 200 and outcome.body["status"] == "STORING", outcome
+            if i >= 10:  # warm-up: first JWKS fetch, client setup
+                timings.append(elapsed)
+    timings.sort()
+    med = statistics.median(timings)
+    p90 = timings[int(len(timings) * 0.9)]
+    print(f"   median {med:.1f} ms, p90 {p90:.1f} ms (target <= {TARGET_WEBHOOK_MS} ms: "
+          f"{'ok' if med <= TARGET_WEBHOOK_MS else 'OVER'})")
+
+
+# --------------------------------------------------------------------------------------------- 3. 1 GiB copy
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def _serve_stream(size: int, port: int) -> Any:
+    """A tiny HTTP server (own thread) streaming `size` generated bytes with a Content-Length."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    chunk = hashlib.sha256(b"bench").digest() * 2048  # 64 KiB
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            left = size
+            while left > 0:
+                part = chunk[: min(len(chunk), left)]
+                self.wfile.write(part)
+                left -= len(part)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def bench_copy(gib: float, work: Path) -> None:
+    size = int(gib * 1024**3)
+    print(f"== 3. copy a {size / 1024**3:.2f} GiB result stream into S3 (moto server in its own process)")
+    os.environ.update(HANDLER_ENV)
+    sys.path[:0] = [str(ROOT / "layers/common")]
+    import boto3
+    import httpx
+
+    from faceswap_common.storage import stream_url_to_s3
+
+    moto_port, src_port = free_port(), free_port()
+    env = {**os.environ, "TMPDIR": str(work)}
+    moto = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = _serve_stream(size, src_port)
+    try:
+        endpoint = f"http://127.0.0.1:{moto_port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{endpoint}/moto-api/").raise_for_status()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+        s3.create_bucket(Bucket="bench")
+        http = httpx.Client()
+        # warm-up (imports, connection pools) so the figure is the copy's own growth
+        _serve_small = _serve_stream(6 * 1024 * 1024, free_port())
+        stream_url_to_s3(http, f"http://127.0.0.1:{_serve_small.server_port}/w", s3, "bench", "outputs/warm.mp4",
+                         "video/mp4", 10 * 1024**3)
+        _serve_small.shutdown()
+        baseline = _rss_kb("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        t0 = time.perf_counter()
+        stored = stream_url_to_s3(http, f"http://127.0.0.1:{src_port}/result.mp4", s3, "bench", "outputs/big.mp4",
+                                  "video/mp4", 10 * 1024**3)
+        elapsed = time.perf_counter() - t0
+        peak = _rss_kb("VmHWM")
+        head = s3.head_object(Bucket="bench", Key="outputs/big.mp4")
+        assert stored == size == head["ContentLength"], (stored, size, head["ContentLength"])
+        growth_mb = (peak - baseline) / 1024
+        print(f"   {stored / 1024**2:.0f} MiB in {elapsed:.1f} s ({stored / 1024**2 / elapsed:.0f} MiB/s); "
+              f"RSS baseline {baseline / 1024:.0f} MB, peak {peak / 1024:.0f} MB, growth {growth_mb:.0f} MB "
+              f"(target <= {TARGET_COPY_MB} MB: {'ok' if growth_mb <= TARGET_COPY_MB else 'OVER'})")
+    finally:
+        server.shutdown()
+        moto.terminate()
+        moto.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-build", action="store_true", help="reuse .bench/pipeline/layer if present")
+    parser.add_argument("--copy-gib", type=float, default=1.0)
+    parser.add_argument("--only", choices=["import", "webhook", "copy"])
+    args = parser.parse_args()
+    work = ROOT / ".bench" / "pipeline"
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"faceswap-pipeline bench (python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+          f"load {os.getloadavg()[0]:.1f})")
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        if args.only in (None, "import"):
+            shutil.rmtree(work / "layer-nopyc", ignore_errors=True)
+            bench_cold_import(args.skip_build, work)
+        if args.only in (None, "webhook"):
+            bench_webhook()
+        if args.only in (None, "copy"):
+            bench_copy(args.copy_gib, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

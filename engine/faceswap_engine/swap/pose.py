@@ -1,0 +1,28 @@
+"""Yaw from the mesh's depth: the angle of the cheek-to-cheek line in the (eye-aligned x, z) plane.
+
+Face Mesh's z is in the same pixel units as x, so this is a direct, smooth estimate (it reads a little low at
+large angles). The landmark morph breaks down beyond about 40° of yaw, so such faces are faded out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .landmarks import LEFT_CHEEK, RIGHT_CHEEK, eye_angle
+
+FULL_UP_TO_DEG = 25.0
+ZERO_FROM_DEG = 42.0
+
+
+def yaw_degrees(points: np.ndarray, z: np.ndarray) -> float:
+    """Signed yaw in degrees; 0 = frontal."""
+    a = eye_angle(points)
+    across = float((points[LEFT_CHEEK] - points[RIGHT_CHEEK]) @ np.array([np.cos(a), np.sin(a)]))
+    depth = float(z[LEFT_CHEEK] - z[RIGHT_CHEEK])
+    return float(np.degrees(np.arctan2(depth, across)))
+
+
+def yaw_weight(points: np.ndarray, z: np.ndarray) -> float:
+    """1 for near-frontal faces, falling linearly to 0 as the face turns away."""
+    off = abs(yaw_degrees(points, z))
+    return float(np.clip((ZERO_FROM_DEG - off) / (ZERO_FROM_DEG - FULL_UP_TO_DEG), 0.0, 1.0))

@@ -1,0 +1,93 @@
+"""Occlusion prevention: hand models load and find a real hand; its hull is carved out of the face mask."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from faceswap_engine.swap import SourceFace, SwapOptions, swap_image
+from faceswap_engine.swap.detector import FaceDetector
+from faceswap_engine.swap.mesh import FaceMesh
+from faceswap_engine.swap.mask import coarse_mask, mask_region
+from faceswap_engine.swap.occlusion import HandOccluder
+from faceswap_engine.swap.session import still_faces
+from faceswap_engine.swap.warp import coarse_shape, upsample
+
+
+@pytest.fixture(scope="module")
+def occluder() -> HandOccluder:
+    return HandOccluder()
+
+
+@pytest.fixture(scope="module")
+def faces_of():
+    detector, mesh = FaceDetector(), FaceMesh()
+    return lambda image: still_faces(detector, mesh, image)
+
+
+def test_mask_carving_with_a_synthetic_occluder(faces_of, male_portrait_bgr) -> None:
+    (points,) = faces_of(male_portrait_bgr)
+    region = mask_region(points, male_portrait_bgr.shape)
+    x0, y0, x1, y1 = region
+    step = 2
+    plain = upsample(coarse_mask(points, region, step, coarse_shape(region, step)), region, step)
+    nose = points[1]
+    hand = np.array([[nose[0] + 4, nose[1] - 6], [nose[0] + 30, nose[1] - 6], [nose[0] + 30, nose[1] + 16],
+                     [nose[0] + 4, nose[1] + 16]], np.float32)  # a square over the image-right cheek
+    carved = upsample(coarse_mask(points, region, step, coarse_shape(region, step), [hand]), region, step)
+    assert plain.shape == (y1 - y0, x1 - x0) and plain.max() == pytest.approx(1.0)
+    hx0, hy0 = int(nose[0] - x0), int(nose[1] - y0)
+    inside = (slice(hy0 - 4, hy0 + 15), slice(hx0 + 6, hx0 + 29))
+    assert plain[inside].min() > 0.5  # the face was there...
+    assert carved[inside].max() < 0.1  # ...and the occluder is cut out
+    left = (slice(hy0 - 10, hy0 + 15), slice(hx0 - 35, hx0 - 20))  # the other cheek is untouched
+    assert np.allclose(carved[left], plain[left])
+
+
+def test_hand_models_find_a_real_hand(occluder, faces_of, group_photo_bgr) -> None:
+    """The man in red holds a poker chip up beside his face (around x=729, y=521 in the group photo)."""
+    faces = faces_of(group_photo_bgr)
+    man = min(faces, key=lambda p: np.hypot(*(p.mean(0) - (781, 421))))
+    hulls = occluder.hand_hulls(group_photo_bgr, man)
+    assert len(hulls) >= 1
+    centre = hulls[0].mean(0)
+    assert np.hypot(centre[0] - 729, centre[1] - 521) < 40
+    # the most frontal face, with no hand near it, gets none
+    woman = min(faces, key=lambda p: np.hypot(*(p.mean(0) - (117, 338))))
+    assert occluder.hand_hulls(group_photo_bgr, woman) == []
+
+
+def test_hand_in_front_of_the_face_stays_in_front(occluder, faces_of, group_photo_bgr, male_portrait_bgr,
+                                                   grace_hopper_bgr) -> None:
+    """A real hand cut from the group photo is pasted over the man's cheek; with occlusion on it survives."""
+    faces = faces_of(group_photo_bgr)
+    man = min(faces, key=lambda p: np.hypot(*(p.mean(0) - (781, 421))))
+    (hull,) = occluder.hand_hulls(group_photo_bgr, man)[:1]
+    x0, y0 = np.floor(hull.min(0)).astype(int)
+    x1, y1 = np.ceil(hull.max(0)).astype(int)
+    patch = cv2.resize(group_photo_bgr[y0:y1, x0:x1], None, fx=1.3, fy=1.3)
+    shape = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(shape, [np.round(hull - [x0, y0]).astype(np.int32)], 255)
+    shape = cv2.resize(shape, (patch.shape[1], patch.shape[0])) > 127
+    target = male_portrait_bgr.copy()
+    ph, pw = patch.shape[:2]
+    roi = target[150 : 150 + ph, 150 : 150 + pw]
+    roi[shape] = patch[shape]
+    hand = np.zeros(target.shape[:2], bool)
+    hand[150 : 150 + ph, 150 : 150 + pw] = shape
+
+    with_occlusion, _ = swap_image([SourceFace(grace_hopper_bgr)], target, SwapOptions(occlusion=True))
+    without, _ = swap_image([SourceFace(grace_hopper_bgr)], target, SwapOptions(occlusion=False))
+
+    def changed(out: np.ndarray) -> float:
+        return float((np.abs(out.astype(int) - target.astype(int)).sum(2)[hand] > 12).mean())
+
+    assert changed(without) > 0.3  # without it the swapped face is painted over the hand
+    assert changed(with_occlusion) < 0.2  # with it the hand stays in front
+    (points,) = faces_of(target)
+    x0, y0, x1, y1 = mask_region(points, target.shape)
+    face_only = np.zeros_like(hand)
+    face_only[y0:y1, x0:x1] = True
+    face_only &= ~hand
+    assert (np.abs(with_occlusion.astype(int) - target.astype(int)).sum(2)[face_only] > 12).mean() > 0.3

@@ -1,0 +1,1 @@
+"""Unit tests of the faceswap_common layer package."""
