@@ -81,24 +81,26 @@ def touch_all(tree: Path) -> None:
 _IMPORT_SNIPPET = """
 import sys, time
 sys.path[:0] = [{layer!r}, {func!r}]
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 import app
-print((time.perf_counter() - t0) * 1000)
+print((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000)
 """
 
 
-def cold_import_ms(layer: Path, handler: str, runs: int = 5) -> tuple[float, float]:
-    """Median (import ms, whole process ms) of `import app` in fresh processes."""
+def cold_import_ms(layer: Path, handler: str, runs: int = 5) -> tuple[float, float, float]:
+    """Medians of `import app` in fresh processes: wall ms, CPU ms (robust on a busy box), whole process wall ms."""
     env = {**os.environ, **HANDLER_ENV, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     code = _IMPORT_SNIPPET.format(layer=str(layer), func=str(ROOT / "functions" / handler))
-    imports, wall = [], []
+    imports, cpu, wall = [], [], []
     for _ in range(runs):
         t0 = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         wall.append((time.perf_counter() - t0) * 1000)
-        imports.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(imports), statistics.median(wall)
+        import_ms, cpu_ms = out.stdout.strip().splitlines()[-1].split()
+        imports.append(float(import_ms))
+        cpu.append(float(cpu_ms))
+    return statistics.median(imports), statistics.median(cpu), statistics.median(wall)
 
 
 def bench_cold_import(skip_build: bool, work: Path) -> None:
@@ -113,16 +115,20 @@ def bench_cold_import(skip_build: bool, work: Path) -> None:
               f"{sum(1 for _ in layer.rglob('*.pyc'))} pycs")
     naive = strip_pycs(layer, work / "layer-nopyc")
     touch_all(layer)
-    print(f"   {'handler':<14}{'built (ms)':>12}{'naive (ms)':>12}{'ratio':>8}{'process (ms)':>15}  target <= {TARGET_IMPORT_MS} ms")
+    print("   wall = elapsed import time; cpu = CPU time of the import (what a busy machine cannot inflate)")
+    print(f"   {'handler':<14}{'built wall':>11}{'built cpu':>10}{'naive wall':>11}{'naive cpu':>10}{'ratio(cpu)':>11}"
+          f"{'process':>9}  target <= {TARGET_IMPORT_MS} ms")
     for handler in HANDLERS:
-        fast, fast_wall = cold_import_ms(layer, handler)
-        slow, _ = cold_import_ms(naive, handler)
-        verdict = "ok" if fast <= TARGET_IMPORT_MS else "OVER"
-        print(f"   {handler:<14}{fast:>12.0f}{slow:>12.0f}{slow / fast:>7.1f}x{fast_wall:>15.0f}  {verdict}")
+        fast, fast_cpu, fast_wall = cold_import_ms(layer, handler)
+        slow, slow_cpu, _ = cold_import_ms(naive, handler)
+        verdict = "ok" if fast <= TARGET_IMPORT_MS else f"OVER (cpu {'ok' if fast_cpu <= TARGET_IMPORT_MS else 'OVER'})"
+        print(f"   {handler:<14}{fast:>11.0f}{fast_cpu:>10.0f}{slow:>11.0f}{slow_cpu:>10.0f}{slow_cpu / fast_cpu:>10.1f}x"
+              f"{fast_wall:>9.0f}  {verdict}")
 
 
 # ----------------------------------------------------------------------------------------- 2. webhook path
 def bench_webhook(n: int = 200) -> None:
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # one JSON line per call to stdout is not the path under test
     print(f"== 2. webhook verify-and-record, in-process against moto (median of {n}, copy excluded)")
     os.environ.update(HANDLER_ENV)
     sys.path[:0] = [str(ROOT / "layers/common"), str(ROOT / "local")]
@@ -172,6 +178,19 @@ def bench_webhook(n: int = 200) -> None:
             assert outcome.status_code == 200 and outcome.body["status"] == "STORING", outcome
             if i >= 10:  # warm-up: first JWKS fetch, client setup
                 timings.append(elapsed)
+        # The floor: the same three AWS calls (consistent read, conditional update, SQS send) without our code.
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        floor = []
+        for i in range(50):
+            t0 = time.perf_counter()
+            ddb.get_item(TableName=names.jobs_table, Key={"job_id": {"S": f"{i:032x}"}}, ConsistentRead=True)
+            ddb.update_item(TableName=names.jobs_table, Key={"job_id": {"S": f"{i:032x}"}},
+                            UpdateExpression="SET updated_at = :n", ConditionExpression="attribute_exists(job_id)",
+                            ExpressionAttributeValues={":n": {"S": "x"}})
+            sqs.send_message(QueueUrl=names.result_copy_queue_url, MessageBody="{}")
+            floor.append((time.perf_counter() - t0) * 1000)
+    print(f"   moto floor (get_item + update_item + send_message alone): median {statistics.median(floor):.1f} ms")
     timings.sort()
     med = statistics.median(timings)
     p90 = timings[int(len(timings) * 0.9)]

@@ -232,6 +232,7 @@ class JobManager:
             outcome = internal_error_outcome()
         finally:
             _rmtree(work_dir)
+            job.body = b""  # inputs can be large data URIs; they are not needed once the run is over
         if job.cancel_event.is_set() and outcome.ok:
             outcome = cancelled_outcome()
         if not outcome.ok:

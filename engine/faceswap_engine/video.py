@@ -23,9 +23,10 @@ from typing import Any
 
 import av
 import av.error
+import cv2
 import numpy as np
 
-from .errors import Cancelled, CorruptMedia, EngineError, UnsupportedFormat
+from .errors import Cancelled, CorruptMedia, UnsupportedFormat
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,9 @@ class _Plan:
     declared: bool  # expected_in comes from the header's frame count (not estimated from the duration)
     audio_mode: str | None
     warnings: list[str]
+    rotation: int = 0  # display rotation (degrees counterclockwise) applied to the pixels so faces are upright
+    coded_width: int = 0
+    coded_height: int = 0
 
 
 def _make_plan(container: Any, max_fps: Fraction, max_duration_s: float) -> _Plan:
@@ -214,6 +218,28 @@ def _make_plan(container: Any, max_fps: Fraction, max_duration_s: float) -> _Pla
         raise CorruptMedia("the video has no usable frame size")
     return _Plan(in_rate, out_rate, start, max_duration_s, width, height, expected_in, expected_out,
                  bool(vs.frames), audio_mode, warnings)
+
+
+def _display_rotation(path: Path) -> int:
+    """Rotation of the first frame's display matrix (phone videos are stored sideways), as 0/90/180/270."""
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                return int(round(frame.rotation or 0)) % 360
+    except (av.error.FFmpegError, AttributeError, ValueError):
+        return 0
+    return 0
+
+
+def _upright(array: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate the decoded pixels counterclockwise by the display rotation, as a player would show them."""
+    if rotation == 90:
+        return cv2.rotate(array, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    if rotation == 180:
+        return cv2.rotate(array, cv2.ROTATE_180)
+    if rotation == 270:
+        return cv2.rotate(array, cv2.ROTATE_90_CLOCKWISE)
+    return array
 
 
 def _keep_frame(index: int, ratio: Fraction) -> bool:
@@ -255,9 +281,7 @@ def _decode_stage(p: _Pipeline, container: Any, plan: _Plan, counters: dict[str,
                 done = True
                 break
             if _keep_frame(index, ratio):
-                if frame.width != plan.width or frame.height != plan.height:
-                    frame = frame.reformat(width=plan.width, height=plan.height)
-                p.put(p.decoded, ("v", frame.to_ndarray(format="bgr24")))
+                p.put(p.decoded, ("v", _to_bgr(frame, plan)))
             index += 1
             counters["frames_in"] = index
         if done:
@@ -266,14 +290,18 @@ def _decode_stage(p: _Pipeline, container: Any, plan: _Plan, counters: dict[str,
         try:
             for frame in vs.codec_context.decode(None):
                 if _keep_frame(index, ratio):
-                    if frame.width != plan.width or frame.height != plan.height:
-                        frame = frame.reformat(width=plan.width, height=plan.height)
-                    p.put(p.decoded, ("v", frame.to_ndarray(format="bgr24")))
+                    p.put(p.decoded, ("v", _to_bgr(frame, plan)))
                 index += 1
                 counters["frames_in"] = index
         except av.error.FFmpegError:
             counters["decode_errors"] = counters.get("decode_errors", 0) + 1
     p.put(p.decoded, None)
+
+
+def _to_bgr(frame: Any, plan: _Plan) -> np.ndarray:
+    if frame.width != plan.coded_width or frame.height != plan.coded_height:
+        frame = frame.reformat(width=plan.coded_width, height=plan.coded_height)
+    return _upright(frame.to_ndarray(format="bgr24"), plan.rotation)
 
 
 def _decode_audio(p: _Pipeline, packet: Any, plan: _Plan, a_in: Any) -> None:
@@ -336,6 +364,9 @@ def _encode_stage(p: _Pipeline, out: Any, plan: _Plan, a_in: Any, counters: dict
                 continue
             out.mux(value)
         elif kind == "af" and a_out is not None:
+            if a_samples == 0 and value.time is not None:
+                # keep A/V sync when the source's audio starts after its video
+                a_samples = max(0, int(round((float(value.time) - plan.start_s) * value.sample_rate)))
             value.pts = a_samples
             value.time_base = Fraction(1, value.sample_rate)
             a_samples += value.samples
@@ -367,6 +398,10 @@ def transcode(
     out = None
     try:
         plan = _make_plan(container, Fraction(max_fps), max_duration_s)
+        plan.coded_width, plan.coded_height = plan.width, plan.height
+        plan.rotation = _display_rotation(Path(src))
+        if plan.rotation in (90, 270):
+            plan.width, plan.height = plan.height, plan.width
         a_in = container.streams.audio[0] if plan.audio_mode else None
         out = av.open(str(dst), mode="w", format="mp4", options={"movflags": "+faststart"})
 
@@ -467,7 +502,6 @@ def _discard(out: Any, dst: Path) -> None:
 __all__ = [
     "MAX_DURATION_S",
     "MAX_FPS",
-    "EngineError",
     "VideoInfo",
     "VideoResult",
     "probe_video",

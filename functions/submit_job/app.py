@@ -14,9 +14,9 @@ from faceswap_common.submission import SubmitDeps, idempotent_submitter, object_
 settings = Settings.from_env(require=["IDEMPOTENCY_TABLE", "WEBHOOK_URL", "FAL_KEY_SECRET_ARN"])  # fail at cold start
 deps = SubmitDeps.from_settings(settings)
 idempotency = IdempotencyConfig(expires_after_seconds=24 * 3600)
+endpoint = {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
 persistence = DynamoDBPersistenceLayer(
-    table_name=settings.need("IDEMPOTENCY_TABLE"),
-    boto3_client=boto3.client("dynamodb", **({"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {})),
+    table_name=settings.need("IDEMPOTENCY_TABLE"), boto3_client=boto3.client("dynamodb", **endpoint)
 )
 submit = idempotent_submitter(deps, persistence, idempotency)
 

@@ -52,6 +52,7 @@ def free_port(host: str) -> int:
 def check_port_free(host: str, port: int, what: str, flag: str, env: str) -> None:
     """Fail at once, naming the knob to turn, when a fixed port is taken (a second stack, another service)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do: TIME_WAIT is no conflict
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -387,7 +388,7 @@ def _banner(info: StackInfo) -> str:
         "  try:",
         f"    aws --endpoint-url {ep} s3 cp face.jpg s3://{info.bucket}/faces/me.jpg",
         f"    aws --endpoint-url {ep} s3 cp clip.mp4 s3://{info.bucket}/inbox/me/clip.mp4",
-        "    faceswap list;  faceswap submit --face face.jpg --target clip.mp4 --wait",
+        "    .venv/bin/faceswap submit --face face.jpg --target clip.mp4 --wait   (and: status, list, cancel)",
         "",
     ])
 

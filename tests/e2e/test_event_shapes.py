@@ -73,3 +73,23 @@ def test_sqs_event() -> None:
     event = sqs_event([message], "arn:aws:sqs:us-east-1:123456789012:q", "us-east-1")
     SqsModel.model_validate(event)
     assert event["Records"][0]["messageId"] == "m1"
+
+
+def test_function_environment_follows_the_template() -> None:
+    from faceswap_local.config import REPO_ROOT
+    from faceswap_local.lambda_host import function_environment, handler_location
+    from faceswap_local.template_resources import load_template
+
+    template = load_template(REPO_ROOT / "template.yaml")
+    env = function_environment(
+        template, "SubmitJobFunction",
+        {"ProviderBaseUrl": "http://127.0.0.1:5051", "FalKeySecretArn": "arn:x", "EndpointUrl": "http://127.0.0.1:5050"},
+        {"MEDIA_BUCKET": "b-local", "WEBHOOK_URL": "http://127.0.0.1:5052/"},
+    )
+    assert env["PROVIDER_BASE_URL"] == "http://127.0.0.1:5051"  # a template parameter, given its local value
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5050"
+    assert env["PROVIDER_APP_ID"] == "half-moon-ai/ai-face-swap"  # the template's default
+    assert env["MEDIA_BUCKET"] == "b-local" and env["WEBHOOK_URL"] == "http://127.0.0.1:5052/"
+    assert env["EVENT_BUS_NAME"] == "default"  # a literal of Globals
+    path, func = handler_location(template, "WebhookFunction", REPO_ROOT)
+    assert path == REPO_ROOT / "functions" / "webhook" / "app.py" and func == "lambda_handler"

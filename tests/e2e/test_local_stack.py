@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -160,3 +161,39 @@ def test_cli_submit_wait(local_stack: StackInfo, stack_dir: Path, tmp_path: Path
 
     cancel = faceswap("cancel", job_id)  # a finished job cannot be cancelled: clear message, exit 1
     assert cancel.returncode == 1 and "COMPLETED" in cancel.stderr
+
+
+def test_cancel_running_job(pipeline: Pipeline) -> None:
+    _drop(pipeline, sample_media.male_portrait(), "faces/ben.jpg", "image/jpeg")
+    key = _drop(pipeline, sample_media.megamind_video(), "inbox/ben/to-cancel.avi", "video/x-msvideo")
+    job = pipeline.find_job(key, utcnow())
+    job_id = str(job["job_id"])
+    submitted = _wait_status(pipeline, job_id, "SUBMITTED")
+    assert submitted["request_id"]
+
+    marked, at_provider = pipeline.cancel(job_id)
+
+    assert marked is True and at_provider is True
+    final = pipeline.follow(job_id, interval=0.3, timeout=120)
+    assert final["status"] == "CANCELLED"
+    # Once the engine has finished with the request (and sent whatever webhook it sends), the record is still
+    # CANCELLED and nothing was stored.
+    provider = pipeline.provider()
+    deadline = time.monotonic() + 120
+    while not provider.status(None, submitted["request_id"], logs=False).is_completed:
+        assert time.monotonic() < deadline, "the engine never finished the cancelled request"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let a webhook sent at completion reach the handler
+    assert pipeline.get_job(job_id)["status"] == "CANCELLED"
+    assert list(pipeline.iter_outputs(job_id)) == []
+
+
+def _wait_status(pipeline: Pipeline, job_id: str, status: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = pipeline.get_job(job_id)
+        if record and record["status"] == status:
+            return record
+        assert record is None or record["status"] in ("PENDING", status), record
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never reached {status}")

@@ -57,6 +57,8 @@ class DrawSwapper:
 
     def swap_image(self, sources: Sequence[Source], target: np.ndarray, occlusion: bool) -> tuple[np.ndarray, list[str]]:
         self._check(sources)
+        if target.shape[:2] == (13, 13):
+            raise RuntimeError("simulated engine crash")
         if float(target.std()) < 1.0:
             return target.copy(), ["No face was detected in the target image; it is returned unchanged."]
         return self._draw(target), []
@@ -450,3 +452,20 @@ def test_body_not_json_is_422_at_result(http: httpx.Client) -> None:
     wait_done(http, sub)
     response = http.get(sub["response_url"])
     assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_engine_crash_is_500_and_server_keeps_serving(http: httpx.Client) -> None:
+    sub = submit(http, "faceswapimage", {"source_face_url": FACE, "target_image_url": png_uri(np.zeros((13, 13, 3), np.uint8))})
+    status = wait_done(http, sub)
+    assert status["error_type"] == "runner_server_error"
+    r = http.get(sub["response_url"])
+    assert r.status_code == 500 and r.headers["X-Fal-Error-Type"] == "runner_server_error"
+    assert run(http, "faceswapimage", {"source_face_url": FACE, "target_image_url": TARGET_JPEG}).status_code == 200
+
+
+def test_oversized_body_is_413(tmp_path: Path) -> None:
+    config = ServerConfig(data_dir=tmp_path, keys=[KEY], max_request_bytes=1000)
+    with ServerThread(create_app(config, EngineProcessor(config, swapper=DrawSwapper()))) as small:
+        r = httpx.post(f"{small.url}/{APP}/faceswapimage", json={"source_face_url": FACE},
+                       headers={"Authorization": f"Key {KEY}"})
+    assert r.status_code == 413 and "detail" in r.json()

@@ -42,7 +42,7 @@ def test_static_input_gives_steady_output(session, male_portrait_bgr) -> None:
     frame = _canvas(male_portrait_bgr)
     outs = [session.process_frame(frame).astype(np.int16) for _ in range(12)]
     assert np.abs(outs[-1] - outs[-2]).mean() < 0.3
-    assert np.abs(outs[-1] - frame).mean() > 1  # and it is swapped
+    assert np.abs(outs[-1] - frame).mean() > 0.5  # and it is swapped (the face is ~4% of the frame)
 
 
 def test_lost_face_fades_out_without_a_glitch(session, male_portrait_bgr) -> None:

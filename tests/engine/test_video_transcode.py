@@ -185,3 +185,20 @@ def test_probe(tmp_path: Path) -> None:
     info = probe_video(sample_media.megamind_video())
     assert (info.width, info.height, info.frames) == (720, 528, 270)
     assert info.audio_codec == "ac3" and info.video_codec == "mpeg4"
+
+
+@pytest.mark.parametrize(("rotation", "corner"), [(90, "bl"), (-90, "tr"), (180, "br")])
+def test_phone_rotation_is_applied_so_faces_are_upright(tmp_path: Path, rotation: int, corner: str) -> None:
+    """Phone videos are stored sideways with a display matrix: frame_fn must see (and the output keep) upright pixels."""
+    clip = make_clip(tmp_path / "in.mov", frames=3, size=(96, 64), container="mov", rotation=rotation,
+                     audio_codec=None)
+    shapes: list[tuple[int, ...]] = []
+    result = transcode(clip, tmp_path / "out.mp4", lambda f: (shapes.append(f.shape), f)[1])
+    expected = (64, 96) if rotation in (90, -90) else (96, 64)
+    assert (result.width, result.height) == expected and shapes[0][:2] == expected[::-1]
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        a = next(c.decode(video=0)).to_ndarray(format="bgr24")
+    h, w = a.shape[:2]
+    at = {"tl": a[2, 2], "tr": a[2, w - 3], "bl": a[h - 3, 2], "br": a[h - 3, w - 3]}
+    red = [k for k, v in at.items() if v[2] > 200 and v[0] < 80 and v[1] < 80]
+    assert red == [corner]

@@ -6,10 +6,9 @@ import json
 import time
 
 import pytest
-from conftest import MAX_VIDEO_BYTES, Pipeline
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fal_protocol_server import Delivery
-from test_flow import FACE, VIDEO
+from pipeline_harness import FACE, MAX_VIDEO_BYTES, VIDEO, Pipeline
 
 
 @pytest.fixture
@@ -165,7 +164,7 @@ def test_webhook_with_missing_or_bad_signature_or_stale_timestamp(drop: Pipeline
 
 
 def test_webhook_bad_signature_event_file_as_is_is_rejected(drop: Pipeline) -> None:
-    from conftest import FakeContext, load_event
+    from pipeline_harness import FakeContext, load_event
 
     answer = drop.stack.webhook.lambda_handler(load_event("webhook_bad_signature.json"), FakeContext())
     assert answer["statusCode"] == 401

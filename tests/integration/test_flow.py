@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import Pipeline, load_event
+from pipeline_harness import FACE, FACE_BOB, IMAGE, VIDEO, Pipeline, load_event
 
-FACE = b"\xff\xd8\xff\xe0 alice face jpeg" + bytes(range(256))
-FACE_BOB = b"\x89PNG\r\n bob face png" + bytes(range(200))
-VIDEO = b"\x00\x00\x00\x18ftypmp42 party video" + bytes(range(256)) * 8
-IMAGE = b"\xff\xd8\xff\xe0 portrait jpeg" + bytes(range(256)) * 2
 
 
 def _assert_completed(p: Pipeline, job_id: str, kind: str, warning: str | None = None) -> None:

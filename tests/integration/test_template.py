@@ -185,3 +185,10 @@ def test_layer_is_built_by_the_makefile_with_hash_pycs(template: dict[str, Any])
     makefile = (ROOT / "layers/common/Makefile").read_text()
     assert "build-CommonLayer:" in makefile and "--invalidation-mode unchecked-hash" in makefile
     assert "manylinux2014_aarch64" in makefile and "--only-binary=:all:" in makefile
+
+
+def test_store_handler_knows_the_redrive_count(template: dict[str, Any]) -> None:
+    """On the last delivery the worker fails the job instead of leaving it to the DLQ; it must know which one is last."""
+    source = (ROOT / "functions/store_result/app.py").read_text()
+    count = template["Resources"]["ResultCopyQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    assert f"MAX_RECEIVES = {count}" in source

@@ -216,3 +216,28 @@ def test_presign_and_head(s3: Any) -> None:
     info = head(s3, BUCKET, "faces/my face+1.jpg")
     assert info is not None and info.size == 3 and info.content_type == "image/jpeg" and info.etag
     assert head(s3, BUCKET, "faces/none.jpg") is None
+
+
+class FakeStream:
+    def __init__(self, ip: str) -> None:
+        self.ip = ip
+
+    def get_extra_info(self, name: str) -> object:
+        return (self.ip, 443) if name == "server_addr" else None
+
+
+def test_dns_rebinding_caught_at_connect(s3: Any) -> None:
+    """The name resolved public when checked, but the connection went to a private address."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"metadata", extensions={"network_stream": FakeStream("169.254.169.254")})
+
+    guard = UrlGuard(["*.fal.media"], resolver=lambda *a: [(2, 1, 6, "", ("93.184.216.34", 443))])
+    with pytest.raises(UrlNotAllowed, match="connected to non-public"):
+        stream_url_to_s3(http_serving(handler), URL, s3, BUCKET, KEY, "video/mp4", max_bytes=MiB, url_check=guard)
+    assert_nothing_left(s3)
+
+    def public(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"video", extensions={"network_stream": FakeStream("93.184.216.34")})
+
+    assert stream_url_to_s3(http_serving(public), URL, s3, BUCKET, KEY, "video/mp4", max_bytes=MiB, url_check=guard) == 5

@@ -255,8 +255,13 @@ def create_app(config: ServerConfig, processor: Processor | None = None) -> Fast
         webhook = request.query_params.get("fal_webhook") or None
         if webhook is not None and not webhook.lower().startswith(("http://", "https://")):
             return _detail(400, "fal_webhook must be an http(s) URL", error_type="bad_request")
-        job = Job(endpoint=endpoint.value, body=await request.body(), user_id=user, webhook_url=webhook,
-                  base_url=base_url(request))
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > config.max_request_bytes:
+            return _detail(413, f"Request body is larger than {config.max_request_bytes} bytes", error_type="bad_request")
+        body = await request.body()
+        if len(body) > config.max_request_bytes:
+            return _detail(413, f"Request body is larger than {config.max_request_bytes} bytes", error_type="bad_request")
+        job = Job(endpoint=endpoint.value, body=body, user_id=user, webhook_url=webhook, base_url=base_url(request))
         position = manager.submit(job)
         body = {"request_id": job.request_id, **urls(job, owner, alias), "queue_position": position,
                 "status": "IN_QUEUE"}

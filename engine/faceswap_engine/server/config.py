@@ -22,6 +22,7 @@ class ServerConfig(BaseModel):
     max_image_bytes: int = 50 * 1024 * 1024
     max_video_bytes: int = 2 * 1024 * 1024 * 1024
     max_image_pixels: int = 40_000_000
+    max_request_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="submit body (data URIs included)")
     fetch_connect_timeout_s: float = 10.0
     fetch_read_timeout_s: float = 30.0
     fetch_total_timeout_s: float = 900.0

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 from pydantic import BaseModel
 
-from faceswap_common.api_models import Endpoint, ImageOutput, VideoOutput
+from faceswap_common.api_models import Endpoint
 
 from .. import media
 from ..errors import EngineError, NoFaceInSource
@@ -230,4 +230,4 @@ class EngineProcessor:
         }
 
 
-__all__ = ["EngineProcessor", "EngineSwapper", "ImageOutput", "Processor", "Source", "Swapper", "VideoOutput", "VideoSwap"]
+__all__ = ["EngineProcessor", "EngineSwapper", "Processor", "Source", "Swapper", "VideoSwap"]

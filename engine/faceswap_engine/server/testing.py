@@ -151,6 +151,7 @@ def make_clip(
     audio_codec: str | None = "default",
     still: "np.ndarray | None" = None,
     motion: bool = True,
+    rotation: int = 0,
 ) -> "Path":
     """Write a small synthetic clip with PyAV (moving pattern, or a moving/rotating ``still``) and a sine tone.
 
@@ -173,6 +174,8 @@ def make_clip(
     vs = out.add_stream(vcodec, rate=rate)
     vs.width, vs.height = w, h
     vs.pix_fmt = "yuv420p"
+    if rotation:
+        vs.set_display_rotation(rotation)  # stored sideways, like a phone video
     if vcodec == "libvpx-vp9":
         vs.options = {"deadline": "realtime", "cpu-used": "8"}
     elif vcodec == "libx264":
@@ -204,6 +207,7 @@ def make_clip(
             img[..., 0] = (xx * 255 // max(1, w - 1)).astype(np.uint8)
             img[..., 1] = ((yy + 3 * i) % 256).astype(np.uint8)
             img[..., 2] = 128
+            img[: h // 4, : w // 4] = (0, 0, 255)  # a red corner block shows orientation
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
         frame.pts = i
         frame.time_base = 1 / rate

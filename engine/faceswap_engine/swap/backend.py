@@ -79,6 +79,6 @@ class LandmarkMorphBackend:
 
 
 def grid_step(points: np.ndarray) -> int:
-    """Coarse-grid spacing for warp and mask: ~120 samples across the face, 2..16 px."""
+    """Coarse-grid spacing for warp and mask: ~100 samples across the face, 2..16 px (bilinear between)."""
     lo, hi = points.min(0), points.max(0)
-    return int(np.clip(round(float(max(hi - lo)) / 120.0), 2, 16))
+    return int(np.clip(round(float(max(hi - lo)) / 100.0), 2, 16))

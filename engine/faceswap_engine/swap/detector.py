@@ -38,8 +38,12 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
     h, w = image.shape[:2]
     scale = size / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    # Large frames: first an integer-factor INTER_AREA (OpenCV's fast path: a plain k×k box average), then
+    # the fractional rest; the result matches a direct INTER_AREA closely at a fraction of its cost.
+    k = int(1.0 / scale)
+    source = cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA) if k >= 2 else image
     interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
-    small = cv2.resize(image, (nw, nh), interpolation=interp)
+    small = cv2.resize(source, (nw, nh), interpolation=interp)
     canvas = np.zeros((size, size, 3), np.uint8)
     px, py = (size - nw) // 2, (size - nh) // 2
     canvas[py : py + nh, px : px + nw] = small
@@ -104,9 +108,13 @@ class _BlazeFace:
 
 
 class FaceDetector:
-    """Full-range BlazeFace first (small and large faces); short-range as a fallback for tight close-ups."""
+    """Full-range BlazeFace first (small and large faces); short-range as a fallback for tight close-ups.
 
-    def __init__(self, min_score: float = 0.5) -> None:
+    The score threshold is a little below MediaPipe's 0.5 because every candidate must also pass the Face
+    Mesh's own presence check before it becomes a face (that second gate removes the false positives).
+    """
+
+    def __init__(self, min_score: float = 0.4) -> None:
         self.full = _BlazeFace(locate(FACE_DETECTION_FULL), [4], [1], min_score)
         self._short: _BlazeFace | None = None
         self._min_score = min_score

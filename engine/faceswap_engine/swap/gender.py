@@ -64,13 +64,25 @@ class GenderClassifier:
         crop = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB) if self.rgb else crop
 
+    def _run(self, chips: list[np.ndarray]) -> np.ndarray:
+        batch = np.stack([c.astype(np.float32) for c in chips])
+        tensor = ((batch - self.means) * self.scale).transpose(0, 3, 1, 2)
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(tensor)})[0]
+
     def probabilities(self, image_bgr: np.ndarray, points: np.ndarray) -> dict[str, float]:
-        chip = self.chip(image_bgr, points).astype(np.float32)
-        tensor = ((chip - self.means) * self.scale).transpose(2, 0, 1)[None]
-        probs = self.session.run(None, {self.input_name: tensor})[0][0]
+        probs = self._run([self.chip(image_bgr, points)])[0]
         return {label: float(p) for label, p in zip(self.labels, probs)}
 
     def __call__(self, image_bgr: np.ndarray, points: np.ndarray) -> tuple[Gender, float]:
         probs = self.probabilities(image_bgr, points)
         label = max(probs, key=probs.get)
         return label, probs[label]  # type: ignore[return-value]
+
+    def votes(self, image_bgr: np.ndarray, points: np.ndarray) -> list[tuple[Gender, float]]:
+        """Two votes from one frame: the chip and its mirror image (one batched call)."""
+        chip = self.chip(image_bgr, points)
+        out = []
+        for probs in self._run([chip, chip[:, ::-1]]):
+            i = int(np.argmax(probs))
+            out.append((self.labels[i], float(probs[i])))
+        return out  # type: ignore[return-value]

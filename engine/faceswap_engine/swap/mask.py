@@ -70,8 +70,10 @@ def coarse_mask(
 
 
 def _blur(m: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with zeros beyond the grid: a reflecting border would mirror the polygon back in and
+    leave a non-zero, hard-edged mask along the region's border."""
     k = int(sigma * 3) * 2 + 1
-    return cv2.GaussianBlur(m, (k, k), sigma)
+    return cv2.GaussianBlur(m, (k, k), sigma, borderType=cv2.BORDER_CONSTANT)
 
 
 def mask_region(points: np.ndarray, frame_shape: tuple[int, ...], pad: int = 2) -> Region | None:

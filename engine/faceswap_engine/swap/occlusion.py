@@ -2,7 +2,7 @@
 dilated convex hull of each hand is carved out of the face mask so the hand stays in front.
 
 Both models come from the mediapipe 0.10.21 wheel (files only) and run with ai-edge-litert. Detecting on a
-crop ~2.2× the face (not the whole frame) finds the hands that matter and avoids far-away false positives.
+crop ~3× the face (not the whole frame) finds the hands that matter and avoids far-away false positives.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class HandOccluder:
         self.palms = PalmDetector()
         self.hands = HandLandmarks()
 
-    def hand_hulls(self, frame: np.ndarray, face_points: np.ndarray, crop_scale: float = 2.2) -> list[np.ndarray]:
+    def hand_hulls(self, frame: np.ndarray, face_points: np.ndarray, crop_scale: float = 3.0) -> list[np.ndarray]:
         lo, hi = face_points.min(0), face_points.max(0)
         centre, side = (lo + hi) / 2, float(max(hi - lo)) * crop_scale
         h, w = frame.shape[:2]

@@ -10,8 +10,8 @@ import numpy as np
 
 from .landmarks import LEFT_CHEEK, RIGHT_CHEEK, eye_angle
 
-FULL_UP_TO_DEG = 25.0
-ZERO_FROM_DEG = 42.0
+FULL_UP_TO_DEG = 30.0
+ZERO_FROM_DEG = 45.0
 
 
 def yaw_degrees(points: np.ndarray, z: np.ndarray) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -18,13 +19,16 @@ from .detector import Detection, FaceDetector
 from .gender import GenderClassifier
 from .mask import coarse_mask, mask_region
 from .mesh import FaceMesh, roi_from_detection, roi_from_landmarks
+from .landmarks import face_size
 from .pose import yaw_weight
+from .relight import apply_gain, gain_map
 from .tracker import FaceTracker, Track
 from .warp import PiecewiseWarp, SourceMesh, coarse_shape, upsample
 
 Gender = Literal["female", "male"]
 
-GENDER_VOTES = 5  # frames whose gender votes decide a track's gender, then it is frozen
+GENDER_VOTES = 6  # votes (2 per frame: chip + mirror) over a track's first frames decide its gender, once
+GENDER_FRAMES = 3  # ... or whatever votes its first 3 frames gave (turned faces vote on their first frame only)
 FADE_STEP = 0.34  # max change of a face's blend weight per frame (fade over ~3 frames)
 STATS_FEATHER = 0.12  # colour statistics come from the inner face (no hair, beard edge or background)
 
@@ -65,6 +69,19 @@ class _Source:
     identity: object
     gender: Gender | None
     stats: LabStats | None
+
+
+_threads_configured = False
+
+
+def _configure_threads() -> None:
+    """OpenCV's own thread pool only adds overhead on face-sized regions, and the video pipeline already keeps
+    the second core busy with decode/encode: one OpenCV thread unless ENGINE_CV2_THREADS says otherwise.
+    (Process-wide; set once.)"""
+    global _threads_configured
+    if not _threads_configured:
+        cv2.setNumThreads(int(os.environ.get("ENGINE_CV2_THREADS", "1")))
+        _threads_configured = True
 
 
 def _points_of(mesh: FaceMesh, image: np.ndarray, det: Detection) -> np.ndarray | None:
@@ -114,7 +131,9 @@ class FaceSwapSession:
                  backend: Backend | None = None) -> None:
         if not sources:
             raise ValueError("at least one source face is required")
+        _configure_threads()
         self.options = options
+        self.relight = True  # low-frequency shading match (CPU tier); a switch for A/B comparisons
         self._backend: Backend = backend if backend is not None else LandmarkMorphBackend()
         self._lock = threading.Lock()
         self._detector = FaceDetector()
@@ -163,18 +182,22 @@ class FaceSwapSession:
             return [FaceInfo(t.id, t.live, t.gender(), t.gender_final, t.source_index, t.alpha)
                     for t in self._tracker.tracks]
 
-    def _source_for(self, track: Track, frame: np.ndarray) -> _Source | None:
-        index = self._source_index(track, frame)
+    def _source_for(self, track: Track, frame: np.ndarray, still: bool) -> _Source | None:
+        index = self._source_index(track, frame, still)
         track.source_index = index
         return None if index is None else self._sources[index]
 
-    def _source_index(self, track: Track, frame: np.ndarray) -> int | None:
+    def _source_index(self, track: Track, frame: np.ndarray, still: bool) -> int | None:
         if not self._multi:
             return 0
-        frontal = not track.gender_votes or yaw_weight(track.raw, track.z) > 0.5  # a first vote always; then frontal ones
-        if not track.gender_final and track.live and self._gender is not None and frontal:
-            track.gender_votes.append(self._gender(frame, track.raw))
-            track.gender_final = len(track.gender_votes) >= GENDER_VOTES
+        if not track.gender_final and track.live and self._gender is not None:
+            frontal = not track.gender_votes or yaw_weight(track.raw, track.z) > 0.5  # first vote always
+            if frontal:
+                track.gender_votes.extend(self._gender.votes(frame, track.raw))
+            # decided once: after enough votes, or at once for a still (there is no next frame)
+            track.gender_final = still or len(track.gender_votes) >= GENDER_VOTES or track.seen_frames >= GENDER_FRAMES
+        if not track.gender_final:
+            return None  # not swapped until its gender is settled (then it fades in): no mid-track switch
         gender = track.gender()
         for i, src in enumerate(self._sources):
             if src.gender == gender:
@@ -185,6 +208,8 @@ class FaceSwapSession:
         return None
 
     def _process(self, frame_bgr: np.ndarray, still: bool) -> np.ndarray:
+        if frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 or frame_bgr.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 BGR frame, got {frame_bgr.shape} {frame_bgr.dtype}")
         frame = np.ascontiguousarray(frame_bgr)
         out = frame.copy()
         tracks = self._tracker.update(frame)
@@ -192,9 +217,9 @@ class FaceSwapSession:
         if any(t.live for t in tracks):
             self._frames_with_face += 1
         for track in tracks:
-            source = self._source_for(track, frame)
+            source = self._source_for(track, frame, still)
             goal = yaw_weight(track.points, track.z) if (track.live and source is not None) else 0.0
-            if still or (track.live and track.seen_frames == 1):
+            if still or (track.live and track.seen_frames == 1 and not self._multi):
                 track.alpha = goal
             else:
                 track.alpha = float(np.clip(goal, track.alpha - FADE_STEP, track.alpha + FADE_STEP))
@@ -244,10 +269,18 @@ class FaceSwapSession:
         face = self._backend.swap(frame, FaceGeometry.from_points(points), identity, region)
         if lut is not None:
             face = apply_lut(face, lut)
+        if self._backend.colour_match and self.relight:
+            x0, y0, x1, y1 = region
+            inner = coarse_mask(points, region, step, cm.shape, holes, feather=STATS_FEATHER)
+            gain = gain_map(frame[y0:y1, x0:x1], face, inner, step, face_size(points))
+            face3 = cv2.cvtColor(face, cv2.COLOR_BGRA2BGR) if face.shape[2] == 4 else face
+            lit = apply_gain(face3, upsample(gain, region, step))
+            face = np.dstack([lit, face[..., 3]]) if face.shape[2] == 4 else lit
         alpha = upsample(cm, region, step)
         if face.ndim == 3 and face.shape[2] == 4:  # the backend says which of its pixels may be used
-            alpha = alpha * face[..., 3].astype(np.float32) * (1.0 / 255.0)
-            face = np.ascontiguousarray(face[..., :3])
+            alpha = alpha * cv2.extractChannel(face, 3).astype(np.float32)
+            alpha *= 1.0 / 255.0
+            face = cv2.cvtColor(face, cv2.COLOR_BGRA2BGR)
         if track.alpha < 0.999:
             alpha *= track.alpha
         blend_into(out, region, face, alpha)
@@ -258,10 +291,10 @@ def _lut_close(a: np.ndarray, b: np.ndarray, tolerance: int = 1) -> bool:
     return bool(np.abs(a.astype(np.int16) - b.astype(np.int16)).max() <= tolerance)
 
 
-def swap_image(sources: Sequence[SourceFace], target_bgr: np.ndarray,
-               options: SwapOptions = SwapOptions()) -> tuple[np.ndarray, list[str]]:
+def swap_image(sources: Sequence[SourceFace], target_bgr: np.ndarray, options: SwapOptions = SwapOptions(),
+               backend: Backend | None = None) -> tuple[np.ndarray, list[str]]:
     """Swap every (matching) face of one image. No face in the target → the input unchanged plus a warning."""
-    session = FaceSwapSession(sources, options)
+    session = FaceSwapSession(sources, options, backend)
     out, found = session.process_still(target_bgr)
     warnings: list[str] = []
     if found == 0:

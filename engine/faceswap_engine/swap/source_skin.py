@@ -1,8 +1,10 @@
-"""Which source pixels above the brows are skin: the source's fringe or hat must not be transplanted.
+"""Which source pixels at the face's edge are skin: the source's fringe, hat, sideburns, ear or background
+must not be transplanted (turned targets stretch the source's edge and make such pixels very visible).
 
-Computed once per source: a Lab skin model from cheek and nose samples, scored on the forehead band; below the
-brows everything is kept (eyes, brows and lips are not skin-coloured but are the identity). The result is the
-alpha channel of the source crop, warped with it, so the target's own forehead shows where the source has hair.
+Computed once per source: a Lab skin model from cheek and nose samples, scored on the forehead band above the
+brows and on the outer ring of the face oval above the mouth; elsewhere everything is kept (eyes, brows, lips
+and the chin are the identity even where they are not skin-coloured). The result is the alpha channel of the
+source crop, warped with it, so the target's own skin shows where the source has none.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .landmarks import BROWS, eye_angle, face_size
+from .landmarks import BROWS, FACE_OVAL, MOUTH_LEFT, MOUTH_RIGHT, eye_angle, face_size
 
 SKIN_SAMPLES = np.array([50, 280, 36, 266, 205, 425, 101, 330, 4, 195, 118, 347])
 
@@ -38,7 +40,15 @@ def forehead_skin_alpha(image_bgr: np.ndarray, points: np.ndarray) -> np.ndarray
     local_y = -s * xs + c * ys
     brow_y = float((points[BROWS] @ np.array([-s, c])).min())
     band = np.clip((brow_y + 0.02 * size - local_y) / (0.03 * size), 0.0, 1.0)  # 0 below the brows, 1 above
-    alpha = 1.0 - band * (1.0 - skin)
+    # the outer ring of the oval (within ~10% of the face size of its edge), down to the mouth corners
+    oval = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(oval, [np.round(points[FACE_OVAL]).astype(np.int32)], 255)
+    depth = cv2.distanceTransform(oval, cv2.DIST_L2, 3)
+    mouth_y = float((points[[MOUTH_LEFT, MOUTH_RIGHT]] @ np.array([-s, c])).mean())
+    ring = np.clip((0.1 * size - depth) / (0.03 * size), 0.0, 1.0)
+    ring *= np.clip((mouth_y - local_y) / (0.05 * size), 0.0, 1.0)
+    judged = np.maximum(band, ring)
+    alpha = 1.0 - judged * (1.0 - skin)
     k = max(3, int(size * 0.02) | 1)
     alpha = cv2.morphologyEx(alpha, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
     alpha = cv2.GaussianBlur(alpha, (0, 0), max(1.0, size * 0.01))

@@ -116,15 +116,18 @@ class FaceTracker:
 
     def update(self, frame: np.ndarray) -> list[Track]:
         """Advance every track by one frame; returns all tracks (lost ones stay a while so they can fade)."""
-        lost_any = False
+        newly_lost = False
         for track in self.tracks:
             result = self._measure(frame, track.raw, None) if track.lost == 0 else None
             if result is None:
+                newly_lost |= track.lost == 0
                 track.lost += 1
-                lost_any = True
             else:
                 self._accept(track, result)
-        if lost_any or not any(t.live for t in self.tracks) or self._frame % self.redetect_every == 0:
+        # Detection is the expensive part: run it when a face was just lost, every other frame while a lost
+        # face may come back or nothing is tracked, and every ``redetect_every`` frames to find newcomers.
+        waiting = any(not t.live for t in self.tracks) or not self.tracks
+        if newly_lost or (waiting and self._frame % 2 == 0) or self._frame % self.redetect_every == 0:
             self._add_detections(frame)
         self._drop_duplicates()
         self.tracks = [t for t in self.tracks if t.lost <= self.forget_after]

@@ -37,18 +37,34 @@ def delaunay(points: np.ndarray) -> np.ndarray:
 
 
 def _affines(dst: np.ndarray, src: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """(T+1, 3, 2): per-triangle maps [x, y, 1] @ A = source point; the extra last one is a global fit."""
-    d = np.concatenate([dst[tris], np.ones((len(tris), 3, 1), np.float64)], axis=2)
-    s = src[tris].astype(np.float64)
-    det = np.linalg.det(d)
+    """(T+1, 6) maps (a, b, c, d, e, f): source = (a·x + b·y + c, d·x + e·y + f); the last row is a global fit.
+
+    Closed form per triangle (2×2 inverse of the edge vectors), vectorised; degenerate triangles get the
+    global affine.
+    """
+    d0, d1, d2 = dst[tris[:, 0]], dst[tris[:, 1]], dst[tris[:, 2]]
+    s0, s1, s2 = src[tris[:, 0]], src[tris[:, 1]], src[tris[:, 2]]
+    e1, e2 = d1 - d0, d2 - d0
+    f1, f2 = s1 - s0, s2 - s0
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     ok = np.abs(det) > 1e-6
+    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    # inverse of [[e1x, e2x], [e1y, e2y]]
+    i00, i01 = e2[:, 1] * inv_det, -e2[:, 0] * inv_det
+    i10, i11 = -e1[:, 1] * inv_det, e1[:, 0] * inv_det
+    a = f1[:, 0] * i00 + f2[:, 0] * i10
+    b = f1[:, 0] * i01 + f2[:, 0] * i11
+    d = f1[:, 1] * i00 + f2[:, 1] * i10
+    e = f1[:, 1] * i01 + f2[:, 1] * i11
+    c = s0[:, 0] - a * d0[:, 0] - b * d0[:, 1]
+    f = s0[:, 1] - d * d0[:, 0] - e * d0[:, 1]
+    out = np.empty((len(tris) + 1, 6), np.float64)
+    out[:-1] = np.stack([a, b, c, d, e, f], axis=1)
     ones = np.ones((len(dst), 1))
-    global_a, *_ = np.linalg.lstsq(np.hstack([dst, ones]), src, rcond=None)
-    out = np.empty((len(tris) + 1, 3, 2), np.float64)
-    out[:-1] = global_a
-    if ok.any():
-        out[:-1][ok] = np.linalg.solve(d[ok], s[ok])
-    out[-1] = global_a
+    g, *_ = np.linalg.lstsq(np.hstack([dst, ones]), src, rcond=None)  # (3, 2)
+    global_row = np.array([g[0, 0], g[1, 0], g[2, 0], g[0, 1], g[1, 1], g[2, 1]])
+    out[:-1][~ok] = global_row
+    out[-1] = global_row
     return out
 
 
@@ -128,7 +144,9 @@ class PiecewiseWarp:
         for i in range(len(tris)):
             fill(ids, poly[i], i, cv2.LINE_8, shift)
         gx, gy = coarse_pixels((gh, gw), step)
-        a = affines.astype(np.float32)[ids]  # (gh, gw, 3, 2)
-        coarse = gx[..., None] * a[:, :, 0] + gy[..., None] * a[:, :, 1] + a[:, :, 2]
-        full = upsample(coarse.astype(np.float32), region, step)
+        coef = affines.astype(np.float32)[ids]  # (gh, gw, 6)
+        coarse = np.empty((gh, gw, 2), np.float32)
+        coarse[..., 0] = coef[..., 0] * gx + coef[..., 1] * gy + coef[..., 2]
+        coarse[..., 1] = coef[..., 3] * gx + coef[..., 4] * gy + coef[..., 5]
+        full = upsample(coarse, region, step)
         return cv2.remap(self.source.image, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -63,7 +63,7 @@ class CopyDeps:
             settings.jobs_table, boto3.resource("dynamodb", **endpoint), ttl_days=settings.job_ttl_days
         )
         http = overrides.pop("http", None) or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
-        events = overrides.pop("events", None) or boto3.client("events", **endpoint)
+        events = overrides.pop("events", None) or _LazyClient(lambda: boto3.client("events", **endpoint))
 
         def provider() -> Any:
             from .submission import provider_client
@@ -71,6 +71,19 @@ class CopyDeps:
             return provider_client(settings)
 
         return cls(settings, s3, jobs, http, events, overrides.pop("provider_factory", None) or provider, **overrides)
+
+
+class _LazyClient:
+    """A boto3 client created on first use: the EventBridge client is only needed when a job finishes."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._factory()
+        return getattr(self._client, name)
 
 
 def output_key(job_id: str, file_name: str | None, url: str, kind: str, content_type: str | None) -> str:

@@ -64,7 +64,8 @@ def stream_url_to_s3(
 ) -> int:
     """GET url and write it to s3://bucket/key with a multipart upload; return the size in bytes.
 
-    `url_check` (e.g. a UrlGuard) is applied to the URL and to every redirect hop before it is fetched.
+    `url_check` (e.g. a UrlGuard) is applied to the URL and to every redirect hop before it is fetched,
+    and, if it has `check_peer`, to the address actually connected to (DNS rebinding).
     Raises PipelineError (RESULT_TOO_LARGE, RESULT_SIZE_MISMATCH, RESULT_EMPTY, RESULT_DOWNLOAD_FAILED,
     RESULT_URL_NOT_ALLOWED); on any failure the upload is aborted and no object exists.
     """
@@ -157,6 +158,13 @@ class _open:
             except httpx.HTTPError as exc:
                 raise PipelineError(ErrorCode.RESULT_DOWNLOAD_FAILED, f"cannot fetch result: {type(exc).__name__}: {exc}",
                                     {"url": url[:500]}) from exc
+            check_peer = getattr(self._check, "check_peer", None)
+            if check_peer is not None:
+                try:
+                    check_peer(url, response)
+                except BaseException:
+                    response.close()
+                    raise
             if response.is_redirect and "location" in response.headers:
                 response.close()
                 url = urljoin(url, response.headers["location"])

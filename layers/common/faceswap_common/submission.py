@@ -92,12 +92,25 @@ class SubmitDeps:
         jobs = overrides.pop("jobs", None) or JobStore(
             settings.jobs_table, boto3.resource("dynamodb", **_endpoint(settings)), ttl_days=settings.job_ttl_days
         )
-        events = overrides.pop("events", None) or boto3.client("events", **_endpoint(settings))
+        events = overrides.pop("events", None) or _LazyClient(lambda: boto3.client("events", **_endpoint(settings)))
         provider_factory = overrides.pop("provider_factory", None) or (lambda: provider_client(settings))
         presign = overrides.pop("presign", None) or (
             lambda key: presign_get(s3, settings.media_bucket, key, settings.presign_expiry_seconds)
         )
         return cls(settings, s3, jobs, provider_factory, events, presign, **overrides)
+
+
+class _LazyClient:
+    """A boto3 client created on first use: the EventBridge client is only needed when a job finishes."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._factory()
+        return getattr(self._client, name)
 
 
 def _endpoint(settings: Settings) -> dict[str, Any]:

@@ -122,6 +122,24 @@ class UrlGuard:
 
     __call__ = check
 
+    def check_peer(self, url: str, response: httpx.Response) -> None:
+        """After connecting: the address actually connected to must be public too (defeats DNS rebinding
+        between our resolution and httpx's). Literal hosts are exempt; unknown peers (no socket) pass."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+        scheme = parts.scheme.lower()
+        default_port = _DEFAULT_PORTS.get(scheme, 443)
+        port = parts.port if parts.port is not None else default_port
+        if self._match(host, port, default_port)[1]:
+            return
+        stream = response.extensions.get("network_stream")
+        peer = stream.get_extra_info("server_addr") if stream is not None else None
+        if not peer:
+            return
+        ip = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+        if not is_public_address(ip):
+            raise UrlNotAllowed(url, f"connected to non-public address {ip}")
+
     def httpx_hook(self, request: httpx.Request) -> None:
         """`httpx.Client(event_hooks={"request": [guard.httpx_hook]})` checks every hop, redirects included."""
         self.check(str(request.url))

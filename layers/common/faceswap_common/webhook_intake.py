@@ -12,7 +12,7 @@ is re-enqueued, which is harmless: the worker copies only while the job is STORI
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +66,21 @@ class WebhookDeps:
             settings.jobs_table, boto3.resource("dynamodb", **endpoint), ttl_days=settings.job_ttl_days
         )
         sqs = overrides.pop("sqs", None) or boto3.client("sqs", **endpoint)
-        events = overrides.pop("events", None) or boto3.client("events", **endpoint)
+        events = overrides.pop("events", None) or _LazyClient(lambda: boto3.client("events", **endpoint))
         return cls(settings, verifier, jobs, sqs, events, **overrides)
+
+
+class _LazyClient:
+    """A boto3 client created on first use: the EventBridge client is only needed when a job finishes."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._factory()
+        return getattr(self._client, name)
 
 
 def _answer(status_code: int, message: str, **extra: Any) -> WebhookOutcome:
