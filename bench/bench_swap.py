@@ -57,7 +57,7 @@ def main() -> None:
         cv2.setNumThreads(args.threads)
     source = SourceFace(cv2.imread(str(sample_media.astronaut())))
     options = SwapOptions(occlusion=args.occlusion)
-    for w, h, face in ((1280, 720, 450), (1280, 720, 600), (1920, 1080, 650)):
+    for w, h, face in ((1280, 720, 400), (1280, 720, 550), (1920, 1080, 650)):
         bench(f"{w}x{h} face~{face}px", FaceSwapSession([source], options), moving_frames(w, h, face, args.frames))
     group = cv2.imread(str(sample_media.group_photo()))
     bench("group photo 1280x886 (6)", FaceSwapSession([source], options), [group] * args.frames)

@@ -103,6 +103,7 @@ class Pipeline:
         self.table = session.resource("dynamodb", **kw).Table(target.jobs_table)
         self._secrets = session.client("secretsmanager", **kw)
         self._provider: Any = None
+        self._progress_failures = 0
 
     # ---------------------------------------------------------------- uploads
     def add_face(self, name: str, image: Path) -> str:
@@ -196,12 +197,15 @@ class Pipeline:
 
     def provider_progress(self, request_id: str) -> tuple[float | None, str | None]:
         """(percent done if the logs say, last log line) from the provider's status; (None, None) if unknown."""
-        client = self.provider()
-        if client is None:
+        if self._progress_failures >= 3:
             return None, None
         try:
+            client = self.provider()
+            if client is None:
+                return None, None
             status = client.status(None, request_id, logs=True)
-        except Exception:  # progress is best effort; the job record is the truth
+        except Exception:  # progress is best effort (no secret access, provider down); the record is the truth
+            self._progress_failures += 1  # after a few, stop asking (e.g. no access to the key's secret)
             return None, None
         if status.status == "IN_QUEUE":
             return 0.0, f"in queue (position {status.queue_position})"

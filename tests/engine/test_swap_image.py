@@ -8,7 +8,7 @@ import pytest
 
 from faceswap_engine import sample_media
 from faceswap_engine.errors import NoFaceInSource
-from faceswap_engine.swap import FaceSwapSession, SourceFace, SwapOptions, swap_image
+from faceswap_engine.swap import FaceSwapSession, SourceFace, SwapOptions, pose, swap_image
 from faceswap_engine.swap.detector import FaceDetector
 from faceswap_engine.swap.gender import GenderClassifier
 from faceswap_engine.swap.mask import mask_region
@@ -93,3 +93,28 @@ def test_enormous_image(finder, astronaut_bgr, male_portrait_bgr) -> None:
     assert np.array_equal(out[:550], big[:550])  # far above the face: untouched
     face = (slice(1200, 1600), slice(2000, 2500))  # her cheeks and nose at this scale
     assert np.abs(out[face].astype(int) - big[face].astype(int)).mean() > 8
+
+
+def test_face_turned_too_far_is_left_alone_with_a_warning(group_photo_bgr, astronaut_bgr, monkeypatch) -> None:
+    """The standing man looks far to the side (~40° by the mesh): swapped on a photo with today's limit; with a
+    limit of 30° he counts as turned too far, and the photo comes back unchanged with a warning."""
+    target = np.ascontiguousarray(group_photo_bgr[0:300, 780:1100])
+    out, warnings = swap_image([SourceFace(astronaut_bgr)], target)
+    assert warnings == [] and not np.array_equal(out, target)
+    monkeypatch.setattr(pose, "STILL_MAX_DEG", 30.0)
+    out, warnings = swap_image([SourceFace(astronaut_bgr)], target)
+    assert np.array_equal(out, target)
+    assert len(warnings) == 1 and "turned" in warnings[0]
+
+
+@pytest.mark.parametrize("shape", [(1, 500, 3), (3000, 2, 3), (16, 16, 3)])
+def test_degenerate_targets_do_not_crash(astronaut_bgr, shape) -> None:
+    target = np.zeros(shape, np.uint8)
+    out, warnings = swap_image([SourceFace(astronaut_bgr)], target)
+    assert np.array_equal(out, target) and len(warnings) == 1
+
+
+def test_wrong_frame_layout_is_refused(astronaut_bgr) -> None:
+    session = FaceSwapSession([SourceFace(astronaut_bgr)])
+    with pytest.raises(ValueError):
+        session.process_frame(np.zeros((10, 10), np.uint8))

@@ -73,10 +73,11 @@ def test_hand_in_front_of_the_face_stays_in_front(occluder, faces_of, group_phot
     shape = cv2.resize(shape, (patch.shape[1], patch.shape[0])) > 127
     target = male_portrait_bgr.copy()
     ph, pw = patch.shape[:2]
-    roi = target[150 : 150 + ph, 150 : 150 + pw]
+    top, left = 140, 135  # over the mouth and the image-right cheek
+    roi = target[top : top + ph, left : left + pw]
     roi[shape] = patch[shape]
     hand = np.zeros(target.shape[:2], bool)
-    hand[150 : 150 + ph, 150 : 150 + pw] = shape
+    hand[top : top + ph, left : left + pw] = shape
 
     with_occlusion, _ = swap_image([SourceFace(grace_hopper_bgr)], target, SwapOptions(occlusion=True))
     without, _ = swap_image([SourceFace(grace_hopper_bgr)], target, SwapOptions(occlusion=False))
@@ -86,12 +87,16 @@ def test_hand_in_front_of_the_face_stays_in_front(occluder, faces_of, group_phot
     rx0, ry0, rx1, ry1 = region
     face_alpha = np.zeros(target.shape[:2], np.float32)
     face_alpha[ry0:ry1, rx0:rx1] = upsample(coarse_mask(points, region, 2, coarse_shape(region, 2)), region, 2)
-    hand_on_face = hand & (face_alpha > 0.9)
-    assert hand_on_face.sum() > 500  # the pasted hand really covers part of the face
+    # the hand's core (its outline is re-detected on the composite, so leave its edge out of the measure)
+    core = cv2.erode(hand.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    hand_on_face = core & (face_alpha > 0.9)
+    assert hand_on_face.sum() > 800  # the pasted hand really covers part of the face
 
     def changed(out: np.ndarray, where: np.ndarray) -> float:
         return float((np.abs(out.astype(int) - target.astype(int)).sum(2)[where] > 12).mean())
 
+    print(f"hand-on-face pixels changed: without occlusion {changed(without, hand_on_face):.2f}, "
+          f"with {changed(with_occlusion, hand_on_face):.2f} (of {int(hand_on_face.sum())} px)")
     assert changed(without, hand_on_face) > 0.5  # without it the swapped face is painted over the hand
     assert changed(with_occlusion, hand_on_face) < 0.2  # with it the hand stays in front
     assert changed(with_occlusion, (face_alpha > 0.9) & ~hand) > 0.3  # and the rest of the face is swapped

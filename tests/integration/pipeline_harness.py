@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 NAMES = StackNames.with_prefix("it")
 SECRET_NAME = "faceswap/fal-key"
+TOKEN_SECRET_NAME = "faceswap/webhook-token"
+TOKEN_KEY = "integration-webhook-token-key-0123456789"
 WEBHOOK_BASE = "https://webhook.example.lambda-url.us-east-1.on.aws/"
 MAX_IMAGE_BYTES = 128 * 1024
 MAX_VIDEO_BYTES = 256 * 1024
@@ -238,6 +240,7 @@ def start_stack() -> tuple[Stack, Callable[[], None]]:
         "MAX_VIDEO_BYTES": str(MAX_VIDEO_BYTES),
         "RESULT_COPY_QUEUE_URL": f"{endpoint}/123456789012/{NAMES.result_copy_queue}",
         "EVENT_BUS_NAME": "default",
+        "WEBHOOK_TOKEN_SECRET_ARN": TOKEN_SECRET_NAME,
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -266,6 +269,7 @@ def fresh_pipeline(stack: Stack) -> Pipeline:
     names = create_stack_resources(session, NAMES, endpoint_url=stack.endpoint)
     kw = {"endpoint_url": stack.endpoint, "region_name": "us-east-1"}
     boto3.client("secretsmanager", **kw).create_secret(Name=SECRET_NAME, SecretString=KEY)
+    boto3.client("secretsmanager", **kw).create_secret(Name=TOKEN_SECRET_NAME, SecretString=TOKEN_KEY)
     sqs = boto3.client("sqs", **kw)
     capture = sqs.create_queue(QueueName=CAPTURE_QUEUE)["QueueUrl"]
     capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -273,3 +277,10 @@ def fresh_pipeline(stack: Stack) -> Pipeline:
     events.put_rule(Name="capture", EventPattern=json.dumps({"source": ["faceswap-pipeline"]}))
     events.put_targets(Rule="capture", Targets=[{"Id": "q", "Arn": capture_arn}])
     return Pipeline(stack, names)
+
+
+def job_token(job_id: str) -> str:
+    """The URL token the pipeline gives `job_id` (what a legitimate webhook URL carries)."""
+    from faceswap_common.submission import webhook_token
+
+    return webhook_token(TOKEN_KEY.encode(), job_id)

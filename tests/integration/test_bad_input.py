@@ -8,7 +8,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fal_protocol_server import Delivery
-from pipeline_harness import FACE, MAX_VIDEO_BYTES, VIDEO, Pipeline
+from pipeline_harness import FACE, MAX_VIDEO_BYTES, VIDEO, Pipeline, job_token
 
 
 @pytest.fixture
@@ -177,7 +177,8 @@ def test_unknown_job_id_or_mismatched_request_id(drop: Pipeline) -> None:
     sub = drop.provider.only_submission()
     delivery = drop.provider.complete(sub)
     job_before = drop.job(outcome["job_id"]).model_dump()
-    status, _ = drop.deliver(delivery, query={"job_id": "0" * 32})
+    unknown = "0" * 32
+    status, _ = drop.deliver(delivery, query={"job_id": unknown, "token": job_token(unknown)})
     assert status == 404
     _nothing_written(drop, outcome["job_id"], job_before)
     # A correctly signed webhook of another request, aimed at this job.
@@ -239,3 +240,23 @@ def test_duplicate_ok_webhook_is_a_no_op(drop: Pipeline) -> None:
     assert status == 200 and body["status"] == "COMPLETED"
     assert drop.copy_messages() == [] and drop.captured_events() == []
     assert drop.job(job_id).status.value == "COMPLETED"
+
+
+@pytest.mark.parametrize("token", [None, "0" * 32, "another-jobs-token"])
+def test_valid_delivery_replayed_at_another_jobs_url_without_its_token(drop: Pipeline, token: str | None) -> None:
+    """fal signs the body, not the URL: a genuine delivery of job A aimed at job B (PENDING, no request_id yet)."""
+    drop.put("inbox/alice/second.mp4", VIDEO + b"2")
+    first = drop.submit(drop.s3_event("s3_put_inbox_video.json"))[0]
+    victim = drop.submit(drop.s3_event("s3_put_inbox_video.json", key="inbox/alice/second.mp4"))[0]
+    drop.jobs._table.update_item(  # the victim's submit answer not recorded yet: PENDING without request_id
+        Key={"job_id": victim["job_id"]}, UpdateExpression="SET #s = :p REMOVE request_id",
+        ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":p": "PENDING"})
+    before_job = drop.job(victim["job_id"]).model_dump()
+    genuine = drop.provider.complete(drop.provider.submissions[first["request_id"]])
+    query = {"job_id": victim["job_id"]}
+    if token is not None:
+        query["token"] = job_token(first["job_id"]) if token == "another-jobs-token" else token
+    status, _ = drop.deliver(genuine, query=query)
+    assert status == 401
+    _nothing_written(drop, victim["job_id"], before_job)
+    assert drop.provider.file_gets == []

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import cv2
 import numpy as np
 import pytest
 from pipeline_harness import NAMES, FakeContext, Pipeline, Stack, _load_handler, load_event
 from fal_protocol_server import KEY
 
-cv2 = pytest.importorskip("cv2")
 
 
 class InvertSwapper:

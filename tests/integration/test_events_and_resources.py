@@ -80,3 +80,19 @@ def test_create_stack_resources_in_process_with_s3_notifications() -> None:
         for message in sqs.receive_message(QueueUrl=names.s3_event_queue_url, MaxNumberOfMessages=10)["Messages"]:
             keys += [unquote_plus(r["s3"]["object"]["key"]) for r in json.loads(message["Body"]).get("Records", [])]
         assert sorted(keys) == ["inbox/alice/a b+1.mp4", "jobs/m.json"]  # the function's filters, nothing else
+
+
+def test_flow_modules_never_import_the_xray_tracer() -> None:
+    """Tracer pulls in aws_xray_sdk (~0.7 s of cold start); the pipeline does not use X-Ray.
+
+    (Powertools' package __init__ imports its tracing module, which loads aws_xray_sdk only when a Tracer is made.)
+    """
+    import subprocess
+    import sys
+
+    code = ("import sys; import faceswap_common.submission, faceswap_common.webhook_intake, "
+            "faceswap_common.result_copy, faceswap_common.observability; "
+            "print(any(m.startswith('aws_xray_sdk') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2] / "layers/common")
+    assert out.stdout.strip() == "False"

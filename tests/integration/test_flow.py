@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline_harness import FACE, FACE_BOB, IMAGE, VIDEO, Pipeline, load_event
+from pipeline_harness import FACE, FACE_BOB, IMAGE, VIDEO, Pipeline, job_token, load_event
 
 
 
@@ -21,7 +21,7 @@ def _assert_completed(p: Pipeline, job_id: str, kind: str, warning: str | None =
     assert job.output.content_type == ("video/mp4" if kind == "video" else "image/png")
     assert job.processing_time_ms == 1234
     assert job.warning == warning
-    assert sub.webhook_url == f"https://webhook.example.lambda-url.us-east-1.on.aws/?job_id={job_id}"
+    assert sub.webhook_url == f"https://webhook.example.lambda-url.us-east-1.on.aws/?job_id={job_id}&token={job_token(job_id)}"
     events = p.captured_events()
     assert [e["detail-type"] for e in events] == ["Face Swap Job Completed"]
     assert events[0]["source"] == "faceswap-pipeline"

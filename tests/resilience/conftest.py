@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tally  # noqa: E402
 from fault_provider import KEY, Delivery, FaultProvider, free_port  # noqa: E402
 
+import faceswap_common.submission as submission_module  # noqa: E402
 from faceswap_common.job_store import JobRecord, JobStatus, JobStore  # noqa: E402
 from faceswap_common.provider import FalQueueClient, RetryPolicy  # noqa: E402
 from faceswap_common.reconcile import reconcile  # noqa: E402
@@ -40,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 NAMES = StackNames.with_prefix("res")
 SECRET_NAME = "faceswap/fal-key-resilience"
+TOKEN_SECRET_NAME = "faceswap/webhook-token-resilience"
+TOKEN_SECRET = "tok-8c1e0d5a7b3f4e2a9d6c"  # per-job webhook URL tokens are HMACs under this key; never logged
+TOKENS = hasattr(submission_module, "token_key_reader")  # per-job webhook tokens, where the code has them
 WEBHOOK_BASE = "https://resilience.lambda-url.us-east-1.on.aws/"
 CAPTURE_QUEUE = "res-captured-events"
 MAX_RECEIVES = 5  # ResultCopyQueue maxReceiveCount in template.yaml
@@ -127,6 +131,7 @@ def stack() -> Iterator[Stack]:
         "RESULT_COPY_QUEUE_URL": f"{endpoint}/123456789012/{NAMES.result_copy_queue}",
         "EVENT_BUS_NAME": "default",
         **RECONCILE_ENV,
+        **({"WEBHOOK_TOKEN_SECRET_ARN": TOKEN_SECRET_NAME} if TOKENS else {}),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -178,6 +183,17 @@ class Rig:
         rec = self.stack.reconcile.deps
         rec._submit_deps = None
         rec.submit_deps.sleep = lambda _s: None
+        # (built lazily, after the handlers' import-time environment was restored: same token key as SubmitJob)
+        rec.submit_deps.token_key = getattr(self.stack.submit.deps, "token_key", None)
+
+    @property
+    def token_key(self) -> Any:
+        """The webhook-token key reader SubmitJob uses (None where the code has no per-job tokens)."""
+        return getattr(self.stack.submit.deps, "token_key", None)
+
+    def token_for(self, job_id: str) -> str | None:
+        reader = self.token_key
+        return submission_module.webhook_token(reader(), job_id) if reader is not None else None
 
     # -- S3 ----------------------------------------------------------------------------------------
     def put(self, key: str, body: bytes) -> str:
@@ -367,6 +383,7 @@ def resources(stack: Stack) -> ResourceNames:
     kw = {"endpoint_url": stack.endpoint, "region_name": "us-east-1"}
     names = create_stack_resources(stack.clients, NAMES, endpoint_url=stack.endpoint)
     boto3.client("secretsmanager", **kw).create_secret(Name=SECRET_NAME, SecretString=KEY)
+    boto3.client("secretsmanager", **kw).create_secret(Name=TOKEN_SECRET_NAME, SecretString=TOKEN_SECRET)
     sqs = stack.clients["sqs"]
     capture = sqs.create_queue(QueueName=CAPTURE_QUEUE)["QueueUrl"]
     capture_arn = sqs.get_queue_attributes(QueueUrl=capture, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -150,14 +150,15 @@ def test_status_or_result_refused_then_recovered(rig: Rig, route: str, codes: tu
     assert rig.job(job_id).status == JobStatus.COMPLETED
 
 
-def test_status_slow_then_recovered(rig: Rig) -> None:
+@pytest.mark.parametrize("route", ["status", "result"])
+def test_status_or_result_slow_then_recovered(rig: Rig, route: str) -> None:
     job_id = submitted(rig)
     rig.complete(job_id)
-    rig.provider.inject("status", *(Fault(delay=1.0) for _ in range(3)))
+    rig.provider.inject(route, *(Fault(delay=1.0) for _ in range(3)))  # every retry of one poll times out
     fault(3)
     report = rig.reconcile(120)
     assert report.poll_errors == 1, report
-    rig.check("fault", "status slow (timeouts)")
+    rig.check("fault", f"{route} slow (timeouts)")
     assert rig.job(job_id).status == JobStatus.COMPLETED
 
 
@@ -270,7 +271,8 @@ def test_s3_down_for_good_ends_failed_not_stuck(rig: Rig) -> None:
     finally:
         hook.remove()
     assert jobs[0].status == JobStatus.FAILED
-    assert jobs[0].error.code in ("RESULT_COPY_STUCK", "RESULT_DOWNLOAD_FAILED")
+    # S3 errors are not PipelineErrors, so StoreResult never gives up by itself: the DLQ, then the reconciler.
+    assert jobs[0].error.code == "RESULT_COPY_STUCK", jobs[0].error
     assert rig.keys("outputs/") == []
 
 
@@ -324,7 +326,8 @@ def test_webhook_delivered_ten_times_at_once(rig: Rig) -> None:
     answers: list[int] = []
 
     def container() -> None:
-        deps = WebhookDeps.from_settings(settings, verifier=verifier)  # own clients, as a separate sandbox
+        deps = WebhookDeps.from_settings(settings, verifier=verifier,  # own clients, as a separate sandbox
+                                         token_key=getattr(rig.stack.webhook.deps, "token_key", None))
         barrier.wait()
         outcome = handle_webhook(delivery.headers, delivery.body, delivery.query, deps)
         answers.append(outcome.status_code)
@@ -393,3 +396,57 @@ def test_late_webhook_after_submit_unknown_deadline_is_harmless(rig: Rig) -> Non
     rig.expected_outputs.pop(outcome["job_id"], None)
     rig.check("fault", "webhook after SUBMIT_OUTCOME_UNKNOWN verdict")
     assert rig.keys("outputs/") == []
+
+
+# -- the reconciler acting on a record that changed under it ---------------------------------------------------
+def stale_reads(rig: Rig, monkeypatch: pytest.MonkeyPatch, meanwhile: Any) -> None:
+    """The reconciler's GSI query returns records, then `meanwhile()` changes the jobs before it acts."""
+    jobs = rig.stack.reconcile.deps.jobs
+    original = jobs.iter_by_status
+
+    def iter_by_status(status: JobStatus, **kwargs: Any) -> Any:
+        records = list(original(status, **kwargs))
+        if records:
+            meanwhile()
+        return iter(records)
+
+    monkeypatch.setattr(jobs, "iter_by_status", iter_by_status)
+
+
+def test_webhook_between_read_and_submit_unknown_verdict(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    rig.provider.inject("submit", Fault(status=502, delay=0.01))
+    fault()
+    outcome = rig.submit_one(rig.drop_video())
+    job_id = outcome["job_id"]
+    delivery = rig.complete(job_id)
+    stale_reads(rig, monkeypatch, lambda: rig.deliver(delivery))
+    report = rig.reconcile(700)  # past the SUBMIT_OUTCOME_UNKNOWN deadline, but the webhook got there first
+    assert report.failed_submit_unknown == 0, report
+    assert report.job_ids[job_id] == "settled_meanwhile" or rig.job(job_id).status != JobStatus.FAILED
+    monkeypatch.undo()
+    rig.check("fault", "webhook lands between reconciler read and SUBMIT_OUTCOME_UNKNOWN verdict")
+    assert rig.job(job_id).status == JobStatus.COMPLETED
+
+
+def test_copy_finishes_between_read_and_requeue(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = submitted(rig)
+    rig.deliver(rig.complete(job_id))  # STORING; the copy message is waiting
+    stale_reads(rig, monkeypatch, rig.run_store)
+    report = rig.reconcile(400)  # past the STORING deadline as read, but the copy completes meanwhile
+    assert report.copy_requeued == 0 and report.failed_copy_stuck == 0, report
+    monkeypatch.undo()
+    rig.check("fault", "copy completes between reconciler read and re-enqueue")
+    assert rig.job(job_id).status == JobStatus.COMPLETED
+
+
+def test_reconciler_stops_when_out_of_time(rig: Rig) -> None:
+    import time
+
+    from faceswap_common.reconcile import reconcile
+
+    job_id = submitted(rig)
+    report = reconcile(rig.stack.reconcile.deps, now=time.time() + 120, budget_seconds=-1)
+    assert report.out_of_time and report.examined == 0
+    assert rig.job(job_id).status == JobStatus.SUBMITTED
+    rig.deliver(rig.complete(job_id))
+    rig.check("fault", "reconciler out of time leaves jobs for the next run")

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import tally
-from conftest import FACE, VIDEO, Rig, free_port
+from conftest import FACE, TOKENS, VIDEO, Rig, free_port
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fault_provider import Delivery
 
@@ -45,7 +45,13 @@ def ok_delivery(rig: Rig, job_id: str, request_id: str, url: str | None = None, 
                         "file_name": "swapped.mp4", "file_size": 4}, "processing_time_ms": 5}
     body = json.dumps({"error": None, "gateway_request_id": request_id, "payload": output,
                        "request_id": request_id, "status": "OK"}, sort_keys=True).encode()
-    return Delivery(url=f"https://hook/?job_id={job_id}", headers=rig.provider.sign(body, request_id, **sign), body=body)
+    return Delivery(url=hook_url(rig, job_id), headers=rig.provider.sign(body, request_id, **sign), body=body)
+
+
+def hook_url(rig: Rig, job_id: str) -> str:
+    """The webhook URL SubmitJob gives the provider for this job (with its token where tokens exist)."""
+    token = rig.token_for(job_id)
+    return f"https://hook/?job_id={job_id}" + (f"&token={token}" if token else "")
 
 
 def snapshot(rig: Rig, job_id: str) -> dict[str, Any]:
@@ -122,26 +128,63 @@ def test_replay_outside_the_window_is_rejected(rig: Rig, skew: int) -> None:
     expect_rejected(rig, job_id, stale, (401,), f"replay with timestamp skew {skew:+d} s")
 
 
+def test_literal_replay_later_than_the_window_is_rejected(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same bytes and headers that were accepted once, replayed 301 s later (to a fresh job, so that a
+    'duplicate' answer cannot hide an acceptance)."""
+    job_id, request_id = make_job(rig)
+    genuine = ok_delivery(rig, job_id, request_id)
+    assert rig.deliver(genuine)[0] == 200
+    verifier = rig.stack.webhook.deps.verifier
+    monkeypatch.setattr(verifier, "_clock", lambda: time.time() + 301)
+    job_2, _ = make_job(rig, JobStatus.PENDING)
+    expect_rejected(rig, job_2, genuine, (401,), "literal replay 301 s later, to a PENDING job", query={"job_id": job_2})
+    expect_rejected(rig, job_id, genuine, (401,), "literal replay 301 s later, to its own job")
+    monkeypatch.setattr(verifier, "_clock", lambda: time.time() - 301)
+    expect_rejected(rig, job_id, genuine, (401,), "literal replay with the clock 301 s behind")
+
+
 def test_replay_of_another_jobs_delivery_is_rejected(rig: Rig) -> None:
     job_a, rid_a = make_job(rig)
     job_b, _rid_b = make_job(rig)
     delivery_a = ok_delivery(rig, job_a, rid_a)
-    expect_rejected(rig, job_b, delivery_a, (409,), "valid delivery of job A replayed to job B (SUBMITTED)",
-                    query={"job_id": job_b})
-    expect_rejected(rig, job_b, delivery_a, (404,), "valid delivery replayed to an unknown job",
+    token_a = delivery_a.query.get("token")
+    expect_rejected(rig, job_b, delivery_a, (401, 409), "valid delivery of job A replayed to job B (SUBMITTED)",
+                    query={"job_id": job_b, **({"token": token_a} if token_a else {})})
+    expect_rejected(rig, job_b, delivery_a, (401, 409), "valid delivery of job A replayed to job B with B's token",
+                    query={"job_id": job_b, **({"token": rig.token_for(job_b)} if TOKENS else {})})
+    expect_rejected(rig, job_b, delivery_a, (401, 404), "valid delivery replayed to an unknown job",
                     query={"job_id": uuid.uuid4().hex})
     assert rig.deliver(delivery_a)[0] == 200  # A itself is unaffected
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(not TOKENS, strict=True, reason=(
     "BUG (design, webhook_intake.handle_webhook): a job whose submit answer is not recorded yet (PENDING, no "
     "request_id) accepts ANY validly signed delivery within 300 s, e.g. another job's, because fal's signature "
     "does not cover the URL. Fix: a per-job unguessable token in the webhook URL checked with compare_digest."))
 def test_replay_of_another_jobs_delivery_to_a_pending_job_is_rejected(rig: Rig) -> None:
     job_a, rid_a = make_job(rig)
     job_c, _ = make_job(rig, JobStatus.PENDING)  # attempt made, answer not recorded
-    expect_rejected(rig, job_c, ok_delivery(rig, job_a, rid_a), (401, 403, 409),
-                    "valid delivery of job A replayed to job C (PENDING)", known_bug=True, query={"job_id": job_c})
+    delivery_a = ok_delivery(rig, job_a, rid_a)
+    for token in {delivery_a.query.get("token"), None}:
+        expect_rejected(rig, job_c, delivery_a, (401, 403, 409),
+                        f"valid delivery of job A replayed to job C (PENDING), token {'of A' if token else 'none'}",
+                        known_bug=not TOKENS, query={"job_id": job_c, **({"token": token} if token else {})})
+
+
+@pytest.mark.skipif(not TOKENS, reason="the code has no per-job webhook tokens")
+def test_webhook_tokens_missing_wrong_or_foreign_are_rejected(rig: Rig) -> None:
+    job_a, rid_a = make_job(rig)
+    job_b, _ = make_job(rig)
+    genuine = ok_delivery(rig, job_a, rid_a)
+    good = genuine.query["token"]
+    for name, token in [("no token", None), ("empty token", ""), ("token of another job", rig.token_for(job_b)),
+                        ("token with one char changed", ("0" if good[0] != "0" else "1") + good[1:]),
+                        ("token truncated", good[:-1]), ("token too long", good + "0"), ("token upper-cased", good.upper())]:
+        if token == good:
+            continue
+        expect_rejected(rig, job_a, genuine, (401,), f"webhook {name}",
+                        query={"job_id": job_a, **({"token": token} if token is not None else {})})
+    assert rig.deliver(genuine)[0] == 200
 
 
 def test_oversized_and_malformed_bodies(rig: Rig) -> None:
@@ -158,7 +201,7 @@ def test_oversized_and_malformed_bodies(rig: Rig) -> None:
     genuine = ok_delivery(rig, job_id, request_id)
     for name, query in [("no job_id in the query", {}), ("job_id too long", {"job_id": "a" * 500}),
                         ("job_id of another shape", {"job_id": "../../etc/passwd"})]:
-        expect_rejected(rig, job_id, genuine, (400, 404), name, query=query)
+        expect_rejected(rig, job_id, genuine, (400, 401, 404), name, query=query)
 
 
 # -- JWKS key rotation --------------------------------------------------------------------------------------

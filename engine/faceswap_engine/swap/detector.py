@@ -41,7 +41,7 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
     # Large frames: first an integer-factor INTER_AREA (OpenCV's fast path: a plain k×k box average), then
     # the fractional rest; the result matches a direct INTER_AREA closely at a fraction of its cost.
     k = int(1.0 / scale)
-    source = cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA) if k >= 2 else image
+    source = cv2.resize(image, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA) if k >= 2 else image
     interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
     small = cv2.resize(source, (nw, nh), interpolation=interp)
     canvas = np.zeros((size, size, 3), np.uint8)
@@ -51,7 +51,9 @@ def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
     return rgb, scale, float(px), float(py)
 
 
-def weighted_nms(boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, threshold: float) -> list[int | tuple]:
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, points: np.ndarray, threshold: float
+) -> list[tuple[np.ndarray, float, np.ndarray]]:
     """MediaPipe's weighted NMS: overlapping candidates are averaged, weighted by score. Returns merged rows."""
     order = np.argsort(-scores)
     merged: list[tuple[np.ndarray, float, np.ndarray]] = []

@@ -13,7 +13,7 @@ from .landmarks import BROWS, CHIN, FACE_OVAL, INNER_LIPS, LOWER_LIP_INNER, UPPE
 Region = tuple[int, int, int, int]
 
 
-def clipped_oval(points: np.ndarray, brow_margin: float = 0.07) -> np.ndarray:
+def clipped_oval(points: np.ndarray, brow_margin: float = 0.12) -> np.ndarray:
     """Face-oval polygon with every point above (brow line − margin·face height) pulled down to that line.
 
     This drops the source's forehead and fringe, the commonest artefact of a landmark morph.

@@ -12,17 +12,9 @@ import cv2
 import numpy as np
 
 from .detector import Detection
+from .landmarks import eye_angle
 from .model_files import FACE_LANDMARK, locate
 from .tflite import TfliteModel
-
-# Landmark indices used across the package (Face Mesh topology).
-RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263  # subject's right eye is on the image's left
-RIGHT_EYE_INNER, LEFT_EYE_INNER = 133, 362
-NOSE_TIP, NOSE_BOTTOM = 1, 2
-MOUTH_RIGHT, MOUTH_LEFT = 61, 291
-UPPER_LIP_INNER, LOWER_LIP_INNER = 13, 14
-RIGHT_CHEEK, LEFT_CHEEK = 234, 454
-
 
 @dataclass(frozen=True)
 class Roi:
@@ -55,7 +47,7 @@ def roi_from_detection(det: Detection, scale: float = 1.5) -> Roi:
 
 def roi_from_landmarks(points: np.ndarray, scale: float = 1.5) -> Roi:
     """Crop for the next frame: box of the landmarks in the eye-aligned frame, ×1.5, square."""
-    angle = _angle(points[RIGHT_EYE_OUTER], points[LEFT_EYE_OUTER])
+    angle = eye_angle(points)
     c, s = np.cos(-angle), np.sin(-angle)
     rot = points @ np.array([[c, s], [-s, c]], np.float32)
     lo, hi = rot.min(0), rot.max(0)

@@ -10,8 +10,9 @@ import numpy as np
 
 from .landmarks import LEFT_CHEEK, RIGHT_CHEEK, eye_angle
 
-FULL_UP_TO_DEG = 30.0
+FULL_UP_TO_DEG = 30.0  # video: full weight up to here, fading to zero at ZERO_FROM_DEG
 ZERO_FROM_DEG = 45.0
+STILL_MAX_DEG = 50.0  # photos: swapped (at full weight) below this; there is no temporal glitch to avoid
 
 
 def yaw_degrees(points: np.ndarray, z: np.ndarray) -> float:
@@ -26,3 +27,8 @@ def yaw_weight(points: np.ndarray, z: np.ndarray) -> float:
     """1 for near-frontal faces, falling linearly to 0 as the face turns away."""
     off = abs(yaw_degrees(points, z))
     return float(np.clip((ZERO_FROM_DEG - off) / (ZERO_FROM_DEG - FULL_UP_TO_DEG), 0.0, 1.0))
+
+
+def still_swappable(points: np.ndarray, z: np.ndarray) -> bool:
+    """Whether a face on a photo is frontal enough to swap at all (all or nothing: no ghost blends)."""
+    return abs(yaw_degrees(points, z)) < STILL_MAX_DEG

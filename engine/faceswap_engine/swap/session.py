@@ -20,7 +20,7 @@ from .gender import GenderClassifier
 from .mask import coarse_mask, mask_region
 from .mesh import FaceMesh, roi_from_detection, roi_from_landmarks
 from .landmarks import face_size
-from .pose import yaw_weight
+from .pose import still_swappable, yaw_weight
 from .relight import apply_gain, gain_map
 from .tracker import FaceTracker, Track
 from .warp import PiecewiseWarp, SourceMesh, coarse_shape, upsample
@@ -162,6 +162,11 @@ class FaceSwapSession:
         return found if found is not None else self._detector.detect(frame)
 
     @property
+    def multi(self) -> bool:
+        """True when sources carry genders: faces are matched to sources by gender."""
+        return self._multi
+
+    @property
     def stats(self) -> SwapStats:
         return SwapStats(self._frames, self._frames_with_face, self._faces_swapped, self._tracker.total_tracks)
 
@@ -219,7 +224,10 @@ class FaceSwapSession:
         for track in tracks:
             source = self._source_for(track, frame, still)
             goal = yaw_weight(track.points, track.z) if (track.live and source is not None) else 0.0
-            if still or (track.live and track.seen_frames == 1 and not self._multi):
+            if still:  # a half-blended face looks like a ghost on a photo: all or nothing
+                swappable = track.live and source is not None and still_swappable(track.points, track.z)
+                track.alpha = 1.0 if swappable else 0.0
+            elif track.live and track.seen_frames == 1 and not self._multi:
                 track.alpha = goal
             else:
                 track.alpha = float(np.clip(goal, track.alpha - FADE_STEP, track.alpha + FADE_STEP))
@@ -233,7 +241,7 @@ class FaceSwapSession:
     def _recoloured(track: Track, identity: PiecewiseWarp, lut: np.ndarray) -> PiecewiseWarp:
         """The source recoloured for this track, recomputed only when the smoothed colour really moved."""
         cached = track.recoloured
-        if cached is not None and cached[1] is not None and _lut_close(cached[0], lut):
+        if cached is not None and _lut_close(cached[0], lut):
             warp = cached[2]
             if warp.base is identity:
                 return warp
@@ -253,10 +261,11 @@ class FaceSwapSession:
         cm = coarse_mask(points, region, step, coarse_shape(region, step), holes)
         if not cm.any():
             return False
+        colour = self._backend.colour_match
+        inner = coarse_mask(points, region, step, cm.shape, holes, feather=STATS_FEATHER) if colour else None
         lut = None
-        if self._backend.colour_match and source.stats is not None:
+        if colour and source.stats is not None:
             if track.live:
-                inner = coarse_mask(points, region, step, cm.shape, holes, feather=STATS_FEATHER)
                 target = track.colour.update(_sample_stats(frame, region, step, inner))
             else:
                 target = track.colour.value
@@ -267,20 +276,20 @@ class FaceSwapSession:
             identity = self._recoloured(track, identity, lut)  # colour the (static) source, not every output
             lut = None
         face = self._backend.swap(frame, FaceGeometry.from_points(points), identity, region)
+        face_alpha = None
+        if face.ndim == 3 and face.shape[2] == 4:  # the backend says which of its pixels may be used
+            face_alpha = cv2.extractChannel(face, 3)
+            face = cv2.cvtColor(face, cv2.COLOR_BGRA2BGR)
         if lut is not None:
             face = apply_lut(face, lut)
-        if self._backend.colour_match and self.relight:
+        if colour and self.relight:
             x0, y0, x1, y1 = region
-            inner = coarse_mask(points, region, step, cm.shape, holes, feather=STATS_FEATHER)
             gain = gain_map(frame[y0:y1, x0:x1], face, inner, step, face_size(points))
-            face3 = cv2.cvtColor(face, cv2.COLOR_BGRA2BGR) if face.shape[2] == 4 else face
-            lit = apply_gain(face3, upsample(gain, region, step))
-            face = np.dstack([lit, face[..., 3]]) if face.shape[2] == 4 else lit
+            face = apply_gain(face, upsample(gain, region, step))
         alpha = upsample(cm, region, step)
-        if face.ndim == 3 and face.shape[2] == 4:  # the backend says which of its pixels may be used
-            alpha = alpha * cv2.extractChannel(face, 3).astype(np.float32)
+        if face_alpha is not None:
+            alpha = alpha * face_alpha.astype(np.float32)
             alpha *= 1.0 / 255.0
-            face = cv2.cvtColor(face, cv2.COLOR_BGRA2BGR)
         if track.alpha < 0.999:
             alpha *= track.alpha
         blend_into(out, region, face, alpha)
@@ -300,5 +309,11 @@ def swap_image(sources: Sequence[SourceFace], target_bgr: np.ndarray, options: S
     if found == 0:
         return target_bgr.copy(), ["No face was detected in the target image; it is returned unchanged."]
     if session.stats.faces_swapped == 0:
-        warnings.append("No face in the target image matched the requested gender(s); it is returned unchanged.")
+        faces = session.faces()
+        if session.multi and all(f.source_index is None for f in faces):
+            warnings.append("No face in the target image matched the requested gender(s); it is returned unchanged.")
+        else:
+            warnings.append("The face(s) in the target image are turned too far from the camera to be swapped; "
+                            "it is returned unchanged.")
+        return target_bgr.copy(), warnings
     return out, warnings

@@ -16,7 +16,7 @@ def _alpha(cutoff: float, rate: float) -> float:
 
 
 class OneEuro:
-    def __init__(self, rate: float = 25.0, min_cutoff: float = 1.5, beta: float = 8.0, d_cutoff: float = 1.0) -> None:
+    def __init__(self, rate: float = 25.0, min_cutoff: float = 1.5, beta: float = 15.0, d_cutoff: float = 1.0) -> None:
         self.rate, self.min_cutoff, self.beta, self.d_cutoff = rate, min_cutoff, beta, d_cutoff
         self._x: np.ndarray | None = None
         self._dx: np.ndarray | None = None

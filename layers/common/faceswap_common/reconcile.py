@@ -52,7 +52,7 @@ class ReconcileConfig(BaseModel):
     storing_deadline_seconds: int = Field(default=1800, alias="STORING_DEADLINE_SECONDS", ge=0)
     max_copy_requeues: int = Field(default=3, alias="MAX_COPY_REQUEUES", ge=0, le=100)
     max_job_age_seconds: int = Field(default=24 * 3600, alias="MAX_JOB_AGE_SECONDS", ge=60)
-    batch_limit: int = Field(default=200, alias="RECONCILE_BATCH_LIMIT", ge=1, le=10_000)
+    batch_limit: int = Field(default=1000, alias="RECONCILE_BATCH_LIMIT", ge=1, le=100_000)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ReconcileConfig:
@@ -166,7 +166,7 @@ def reconcile(deps: ReconcileDeps, *, now: float | None = None, budget_seconds: 
     plans: list[tuple[JobStatus, int, Callable[[JobRecord, float, ReconcileReport, ReconcileDeps], None]]] = [
         (JobStatus.PENDING, min(cfg.pending_retry_after_seconds, cfg.submit_outcome_deadline_seconds), _pending),
         (JobStatus.SUBMITTED, min(cfg.reconcile_after_seconds, cfg.max_job_age_seconds), _submitted),
-        (JobStatus.STORING, 0, _storing),
+        (JobStatus.STORING, cfg.storing_deadline_seconds, _storing),
     ]
     for status, min_age, action in plans:
         # created_at <= every later stamp, so "created before now - min_age" is a superset of what is due.

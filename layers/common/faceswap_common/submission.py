@@ -73,6 +73,7 @@ class SubmitDeps:
     events: Any
     presign: Callable[[str], str]
     sleep: Callable[[float], None] = time.sleep
+    token_key: Callable[[], bytes] | None = None  # WEBHOOK_TOKEN_SECRET_ARN: per-job token in the webhook URL
     _provider: FalQueueClient | None = field(default=None, repr=False)
 
     @property
@@ -97,6 +98,7 @@ class SubmitDeps:
         presign = overrides.pop("presign", None) or (
             lambda key: presign_get(s3, settings.media_bucket, key, settings.presign_expiry_seconds)
         )
+        overrides.setdefault("token_key", token_key_reader(settings))
         return cls(settings, s3, jobs, provider_factory, events, presign, **overrides)
 
 
@@ -125,6 +127,41 @@ def s3_client(settings: Settings) -> Any:
     style = "path" if settings.aws_endpoint_url else "virtual"
     config = Config(signature_version="s3v4", s3={"addressing_style": style})
     return boto3.client("s3", config=config, **_endpoint(settings))
+
+
+def token_key_reader(settings: Settings) -> Callable[[], bytes] | None:
+    """Reader of the webhook-token key (Secrets Manager, cached) if WEBHOOK_TOKEN_SECRET_ARN is set, else None.
+
+    Why: fal's signature covers the body, not the URL, so a validly signed delivery of one job could be replayed
+    at another job's URL while that job has no request_id recorded yet. An HMAC of the job id in the URL,
+    which only our functions can compute, binds each delivery to its job.
+    """
+    import os
+
+    arn = os.environ.get("WEBHOOK_TOKEN_SECRET_ARN", "").strip()
+    if not arn:
+        return None
+    cache: dict[str, bytes] = {}
+
+    def read() -> bytes:
+        if "key" not in cache:
+            import boto3
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager", **_endpoint(settings)))
+            raw = secrets.get(arn, max_age=3600)
+            cache["key"] = raw.encode() if isinstance(raw, str) else bytes(raw)
+        return cache["key"]
+
+    return read
+
+
+def webhook_token(key: bytes, job_id: str) -> str:
+    """The per-job token: HMAC-SHA256(key, job_id), hex, 32 chars (webhook_intake checks the same)."""
+    import hashlib
+    import hmac
+
+    return hmac.new(key, job_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def provider_client(settings: Settings) -> FalQueueClient:
@@ -183,6 +220,8 @@ def _submit(job_id: str, spec: JobSpec, deps: SubmitDeps) -> SubmitOutcome:
     except PipelineError as exc:
         return _fail(job_id, exc, deps)
     webhook_url = deps.settings.webhook_url_for(job_id)
+    if deps.token_key is not None:
+        webhook_url += f"&token={webhook_token(deps.token_key(), job_id)}"
     delays = iter(UNAVAILABLE_RETRY_DELAYS)
     while True:
         if not deps.jobs.mark_submit_attempt(job_id):
@@ -260,19 +299,21 @@ def _fail(job_id: str, exc: PipelineError, deps: SubmitDeps) -> SubmitOutcome:
 def idempotent_submitter(
     deps: SubmitDeps, persistence_store: Any, config: Any
 ) -> Callable[[ObjectRef], dict[str, Any]]:
-    """`submit_object` wrapped in Powertools idempotency keyed by bucket, key, etag and sequencer.
+    """`submit_object` wrapped in Powertools idempotency keyed by bucket, key and etag (else sequencer).
 
-    A duplicate delivery of the same record returns the stored outcome without touching the provider;
-    concurrent duplicates get IdempotencyAlreadyInProgressError (Lambda retries the event later).
+    The key is the job's own identity (what make_job_id hashes), so a duplicate delivery of the record and a
+    second upload of the very same bytes (same etag, new sequencer) both return the stored outcome without
+    touching the provider; concurrent ones get IdempotencyAlreadyInProgressError (Lambda retries later).
     """
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-    @idempotent_function(data_keyword_argument="obj", persistence_store=persistence_store, config=config)
-    def _submit_once(obj: dict[str, Any]) -> dict[str, Any]:
+    @idempotent_function(data_keyword_argument="identity", persistence_store=persistence_store, config=config)
+    def _submit_once(identity: dict[str, Any], obj: dict[str, Any]) -> dict[str, Any]:
         return submit_object(ObjectRef.model_validate(obj), deps).model_dump(mode="json")
 
     def submit(obj: ObjectRef) -> dict[str, Any]:
-        return _submit_once(obj=obj.model_dump(mode="json"))
+        identity = {"bucket": obj.bucket, "key": obj.key, "version": obj.version}
+        return _submit_once(identity=identity, obj=obj.model_dump(mode="json"))
 
     return submit
 

@@ -12,6 +12,7 @@ is re-enqueued, which is harmless: the worker copies only while the job is STORI
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,7 @@ class WebhookDeps:
     jobs: JobStore
     sqs: Any
     events: Any
+    token_key: Callable[[], bytes] | None = None  # set when WEBHOOK_TOKEN_SECRET_ARN is: URLs carry &token=
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WebhookDeps:
@@ -67,6 +69,10 @@ class WebhookDeps:
         )
         sqs = overrides.pop("sqs", None) or boto3.client("sqs", **endpoint)
         events = overrides.pop("events", None) or _LazyClient(lambda: boto3.client("events", **endpoint))
+        if "token_key" not in overrides and os.environ.get("WEBHOOK_TOKEN_SECRET_ARN", "").strip():
+            from .submission import token_key_reader
+
+            overrides["token_key"] = token_key_reader(settings)
         return cls(settings, verifier, jobs, sqs, events, **overrides)
 
 
@@ -118,6 +124,10 @@ def handle_webhook(
         return _answer(401, "invalid signature")
     if not job_id or len(job_id) > 128:
         return _answer(400, "job_id query parameter required")
+    if deps.token_key is not None and not _token_ok(deps.token_key(), job_id, (query or {}).get("token", "")):
+        count(WEBHOOKS_REJECTED)
+        logger.warning("webhook rejected: job token missing or wrong")
+        return _answer(401, "invalid token")
 
     job = deps.jobs.get(job_id)
     if job is None:
@@ -139,6 +149,15 @@ def handle_webhook(
         logger.info("webhook with a non-final status ignored", extra={"status": payload.status})
         return _answer(200, "status noted", status=job.status.value)
     return _provider_ok(job, payload, deps)
+
+
+def _token_ok(key: bytes, job_id: str, token: str) -> bool:
+    """Constant-time check of the per-job URL token (see submission.webhook_token)."""
+    import hashlib
+    import hmac
+
+    expected = hmac.new(key, job_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return hmac.compare_digest(expected, token)
 
 
 def _provider_error(job: JobRecord, payload: Any, deps: WebhookDeps) -> WebhookOutcome:
