@@ -450,3 +450,37 @@ def test_reconciler_stops_when_out_of_time(rig: Rig) -> None:
     assert rig.job(job_id).status == JobStatus.SUBMITTED
     rig.deliver(rig.complete(job_id))
     rig.check("fault", "reconciler out of time leaves jobs for the next run")
+
+
+def _crash_before_post(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> str:
+    import faceswap_common.submission as submission
+
+    def crash(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("Lambda crashed before the POST (injected)")
+
+    monkeypatch.setattr(submission, "_submit", crash)
+    fault()
+    with pytest.raises(RuntimeError):
+        rig.submit(rig.drop_video())
+    monkeypatch.undo()
+    (job,) = rig.all_jobs()
+    return job.job_id
+
+
+def test_never_sent_job_whose_input_vanished_fails_with_reason(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = _crash_before_post(rig, monkeypatch)
+    rig.s3.delete_object(Bucket=rig.names.bucket, Key="inbox/alice/clip.mp4")
+    fault()
+    jobs = rig.check("fault", "crash before POST, input deleted before the retry")
+    assert jobs[0].job_id == job_id and jobs[0].status == JobStatus.FAILED
+    assert jobs[0].error.code == "OBJECT_NOT_FOUND"
+    assert rig.provider.posts == []
+
+
+def test_never_sent_job_found_past_max_age_fails(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    job_id = _crash_before_post(rig, monkeypatch)
+    report = rig.reconcile(4000)  # the reconciler was down for longer than MAX_JOB_AGE_SECONDS
+    assert report.failed_never_sent == 1, report
+    jobs = rig.check("fault", "crash before POST, reconciler back after max age")
+    assert jobs[0].job_id == job_id and jobs[0].error.code == "SUBMIT_NEVER_SENT"
+    assert rig.provider.posts == []

@@ -126,7 +126,7 @@ class ReconcileDeps:
     def from_settings(cls, settings: Settings, config: ReconcileConfig | None = None, **overrides: Any) -> ReconcileDeps:
         import boto3
 
-        from .submission import SubmitDeps, provider_client
+        from .submission import SubmitDeps
 
         settings.need("RESULT_COPY_QUEUE_URL")
         endpoint = {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
@@ -135,7 +135,7 @@ class ReconcileDeps:
         )
         sqs = overrides.pop("sqs", None) or boto3.client("sqs", **endpoint)
         events = overrides.pop("events", None) or boto3.client("events", **endpoint)
-        provider_factory = overrides.pop("provider_factory", None) or (lambda: provider_client(settings))
+        provider_factory = overrides.pop("provider_factory", None) or (lambda: reconciler_provider_client(settings))
         holder: dict[str, ReconcileDeps] = {}
 
         def submit_deps() -> SubmitDeps:
@@ -146,6 +146,26 @@ class ReconcileDeps:
                    overrides.pop("submit_deps_factory", None) or submit_deps, **overrides)
         holder["self"] = deps
         return deps
+
+
+def reconciler_provider_client(settings: Settings) -> Any:
+    """The queue client with tighter timeouts and fewer retries than the event flow's: a run has a deadline and
+    checks it between jobs, so one unreachable provider must not eat the whole run. The key comes from the same
+    secret, read the same way (Powertools parameters, cached, never logged)."""
+    import boto3
+    import httpx
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from .provider import FalQueueClient, RetryPolicy
+    from .settings import fal_key_from_secret
+
+    endpoint = {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
+    secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager", **endpoint))
+    raw = secrets.get(settings.need("FAL_KEY_SECRET_ARN"), max_age=300)
+    key = fal_key_from_secret(raw if isinstance(raw, str) else bytes(raw).decode())
+    return FalQueueClient(settings.provider_base_url, settings.provider_app_id, key,
+                          retry=RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=4.0),
+                          timeout=httpx.Timeout(15.0, connect=5.0))
 
 
 def parse_iso(stamp: str | None) -> float | None:
