@@ -14,7 +14,7 @@ import pytest
 import tally
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-from conftest import FakeContext, Rig, fast_client
+from resilience_rig import FakeContext, Rig, fast_client
 
 from faceswap_common.job_store import JobStatus
 from faceswap_common.submission import SubmitDeps, idempotent_submitter, object_ref_from_record, submit_object

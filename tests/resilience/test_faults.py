@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import tally
 from botocore.exceptions import ClientError
-from conftest import Rig, free_port
+from resilience_rig import Rig, free_port
 from fault_provider import Fault
 
 from faceswap_common.job_store import JobStatus

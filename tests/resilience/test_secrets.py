@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import tally
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from conftest import SECRET_NAME, TOKEN_SECRET, FakeContext, Rig, load_event
+from resilience_rig import SECRET_NAME, TOKEN_SECRET, FakeContext, Rig, load_event
 from fault_provider import KEY, KEY_SECRET, Fault
 
 from faceswap_common.job_store import JobStatus

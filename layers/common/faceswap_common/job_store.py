@@ -16,10 +16,9 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-import boto3
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import aws_clients
 from .api_models import Endpoint
 from .errors import ErrorCode, PipelineError
 
@@ -151,16 +150,29 @@ class JobStore:
         ttl_days: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        resource = dynamodb or boto3.resource("dynamodb")
-        if not hasattr(resource, "Table"):  # a client was passed: wrap it in a resource with its config
-            resource = boto3.resource(
-                "dynamodb",
-                region_name=resource.meta.region_name,
-                endpoint_url=resource.meta.endpoint_url,
-            )
-        self._table = resource.Table(table_name)
+        self._table_name = table_name
+        self._dynamodb = dynamodb
+        self._table_obj: Any = None
         self._ttl_days = ttl_days
         self._clock = clock
+
+    @property
+    def _table(self) -> Any:
+        """The boto3 Table, built on first use (not at cold start: see aws_clients for why)."""
+        if self._table_obj is None:
+            resource = aws_clients.unwrap(self._dynamodb) if self._dynamodb is not None else None
+            if resource is None:
+                resource = aws_clients.resource("dynamodb")
+            elif not hasattr(resource, "Table"):  # a client was passed: wrap it in a resource with its config
+                resource = aws_clients.resource(
+                    "dynamodb", resource.meta.endpoint_url, region_name=resource.meta.region_name
+                )
+            self._table_obj = resource.Table(self._table_name)
+        return self._table_obj
+
+    @_table.setter
+    def _table(self, table: Any) -> None:
+        self._table_obj = table
 
     # -- reads ------------------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:
@@ -236,7 +248,7 @@ class JobStore:
         item = to_dynamo(record.model_dump(mode="json", exclude_none=True))
         try:
             self._table.put_item(Item=item, ConditionExpression="attribute_not_exists(job_id)")
-        except ClientError as exc:
+        except Exception as exc:  # botocore's ClientError, matched by code: botocore stays unimported until used
             if _conditional(exc):
                 return False
             raise
@@ -418,12 +430,12 @@ class JobStore:
             kwargs["ExpressionAttributeNames"] = attr_names
         try:
             self._table.update_item(**kwargs)
-        except ClientError as exc:
+        except Exception as exc:  # botocore's ClientError, matched by code: botocore stays unimported until used
             if _conditional(exc):
                 return False
             raise
         return True
 
 
-def _conditional(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+def _conditional(exc: BaseException) -> bool:
+    return aws_clients.error_code(exc) == "ConditionalCheckFailedException"

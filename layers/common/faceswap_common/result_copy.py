@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from . import aws_clients
 from .errors import ErrorCode, PipelineError
 from .job_store import JobError, JobRecord, JobStatus, JobStore, OutputRef
 from .media_types import content_type_for, extension_for_content_type, kind_of
@@ -54,16 +55,15 @@ class CopyDeps:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> CopyDeps:
-        import boto3
-        import httpx
-
-        endpoint = {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
-        s3 = overrides.pop("s3", None) or boto3.client("s3", **endpoint)
+        """Everything the copy worker talks to, built cheaply at cold start: the AWS clients and the HTTP
+        client are LazyClients (aws_clients), created with the first message and kept by a warm container."""
+        endpoint = settings.aws_endpoint_url
+        s3 = overrides.pop("s3", None) or aws_clients.lazy_client("s3", endpoint)
         jobs = overrides.pop("jobs", None) or JobStore(
-            settings.jobs_table, boto3.resource("dynamodb", **endpoint), ttl_days=settings.job_ttl_days
+            settings.jobs_table, aws_clients.lazy_resource("dynamodb", endpoint), ttl_days=settings.job_ttl_days
         )
-        http = overrides.pop("http", None) or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
-        events = overrides.pop("events", None) or _LazyClient(lambda: boto3.client("events", **endpoint))
+        http = overrides.pop("http", None) or aws_clients.LazyClient(_http_client)
+        events = overrides.pop("events", None) or aws_clients.lazy_client("events", endpoint)
 
         def provider() -> Any:
             from .submission import provider_client
@@ -73,17 +73,10 @@ class CopyDeps:
         return cls(settings, s3, jobs, http, events, overrides.pop("provider_factory", None) or provider, **overrides)
 
 
-class _LazyClient:
-    """A boto3 client created on first use: the EventBridge client is only needed when a job finishes."""
+def _http_client() -> Any:
+    import httpx
 
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._factory()
-        return getattr(self._client, name)
+    return httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0))
 
 
 def output_key(job_id: str, file_name: str | None, url: str, kind: str, content_type: str | None) -> str:

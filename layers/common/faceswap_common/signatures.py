@@ -13,13 +13,16 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-import httpx
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ErrorCode, PipelineError
+
+if TYPE_CHECKING:  # httpx is imported on the first key fetch, not at cold start (~60 ms)
+    import httpx
 
 HEADER_REQUEST_ID = "X-Fal-Webhook-Request-Id"
 HEADER_USER_ID = "X-Fal-Webhook-User-Id"
@@ -80,7 +83,7 @@ class JwksCache:
         *,
         min_refresh_interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
-        timeout: httpx.Timeout = httpx.Timeout(5.0, connect=3.0),
+        timeout: httpx.Timeout | None = None,  # default: 5 s, 3 s to connect
     ) -> None:
         self._url = url
         self._http = http_client
@@ -113,11 +116,14 @@ class JwksCache:
         return self._last_attempt is None or now - self._last_attempt >= self._min_refresh
 
     def _fetch(self, now: float) -> bool:
+        import httpx
+
         with self._lock:
             self._last_attempt = now
             self.fetch_count += 1
             try:
-                response = self._http.get(self._url, timeout=self._timeout, headers={"Accept": "application/json"})
+                timeout = self._timeout or httpx.Timeout(5.0, connect=3.0)
+                response = self._http.get(self._url, timeout=timeout, headers={"Accept": "application/json"})
                 response.raise_for_status()
                 if len(response.content) > MAX_JWKS_BYTES:
                     raise ValueError("JWKS too large")

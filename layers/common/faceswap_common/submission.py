@@ -14,18 +14,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
+from . import aws_clients
 from .api_models import Endpoint
 from .errors import ErrorCode, PipelineError
 from .job_store import JobError, JobRecord, JobStatus, JobStore, TriggerRef, make_job_id
 from .jobspec import JobSpec, SizeLimits, decode_event_key, resolve_job_spec
 from .media_types import kind_of
 from .observability import JOBS_FAILED, JOBS_SUBMITTED, bind, count, logger
-from .provider import FalQueueClient, ProviderError
 from .settings import Settings
+
+if TYPE_CHECKING:  # the provider client imports httpx: loaded with the first submit, not at cold start
+    from .provider import FalQueueClient
 
 Outcome = Literal["submitted", "ignored", "failed", "duplicate", "unknown"]
 
@@ -85,48 +88,35 @@ class SubmitDeps:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SubmitDeps:
-        import boto3
-
-        from .storage import presign_get
-
-        s3 = overrides.pop("s3", None) or s3_client(settings)
+        """Everything submission talks to, built cheaply at cold start: the AWS clients are LazyClients
+        (aws_clients), created with the first record and kept by a warm container."""
+        s3 = overrides.pop("s3", None) or aws_clients.LazyClient(lambda: s3_client(settings))
         jobs = overrides.pop("jobs", None) or JobStore(
-            settings.jobs_table, boto3.resource("dynamodb", **_endpoint(settings)), ttl_days=settings.job_ttl_days
+            settings.jobs_table, aws_clients.lazy_resource("dynamodb", settings.aws_endpoint_url),
+            ttl_days=settings.job_ttl_days,
         )
-        events = overrides.pop("events", None) or _LazyClient(lambda: boto3.client("events", **_endpoint(settings)))
+        events = overrides.pop("events", None) or aws_clients.lazy_client("events", settings.aws_endpoint_url)
         provider_factory = overrides.pop("provider_factory", None) or (lambda: provider_client(settings))
         presign = overrides.pop("presign", None) or (
-            lambda key: presign_get(s3, settings.media_bucket, key, settings.presign_expiry_seconds)
+            lambda key: _presign(s3, settings.media_bucket, key, settings.presign_expiry_seconds)
         )
         overrides.setdefault("token_key", token_key_reader(settings))
         return cls(settings, s3, jobs, provider_factory, events, presign, **overrides)
 
 
-class _LazyClient:
-    """A boto3 client created on first use: the EventBridge client is only needed when a job finishes."""
+def _presign(s3: Any, bucket: str, key: str, expires: int) -> str:
+    from .storage import presign_get  # storage imports httpx: only when a job is built
 
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._factory()
-        return getattr(self._client, name)
-
-
-def _endpoint(settings: Settings) -> dict[str, Any]:
-    return {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
+    return presign_get(s3, bucket, key, expires)
 
 
 def s3_client(settings: Settings) -> Any:
     """SigV4 S3 client (presigned URLs must be v4); path-style when an endpoint override is set."""
-    import boto3
     from botocore.config import Config
 
     style = "path" if settings.aws_endpoint_url else "virtual"
     config = Config(signature_version="s3v4", s3={"addressing_style": style})
-    return boto3.client("s3", config=config, **_endpoint(settings))
+    return aws_clients.client("s3", settings.aws_endpoint_url, config=config)
 
 
 def token_key_reader(settings: Settings) -> Callable[[], bytes] | None:
@@ -145,10 +135,9 @@ def token_key_reader(settings: Settings) -> Callable[[], bytes] | None:
 
     def read() -> bytes:
         if "key" not in cache:
-            import boto3
             from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-            secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager", **_endpoint(settings)))
+            secrets = SecretsProvider(boto3_client=aws_clients.client("secretsmanager", settings.aws_endpoint_url))
             raw = secrets.get(arn, max_age=3600)
             cache["key"] = raw.encode() if isinstance(raw, str) else bytes(raw)
         return cache["key"]
@@ -166,13 +155,13 @@ def webhook_token(key: bytes, job_id: str) -> str:
 
 def provider_client(settings: Settings) -> FalQueueClient:
     """Queue client with the key from Secrets Manager (Powertools parameters: cached, never logged)."""
-    import boto3
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+    from .provider import FalQueueClient
     from .settings import fal_key_from_secret
 
     arn = settings.need("FAL_KEY_SECRET_ARN")
-    secrets = SecretsProvider(boto3_client=boto3.client("secretsmanager", **_endpoint(settings)))
+    secrets = SecretsProvider(boto3_client=aws_clients.client("secretsmanager", settings.aws_endpoint_url))
     raw = secrets.get(arn, max_age=300)
     key = fal_key_from_secret(raw if isinstance(raw, str) else bytes(raw).decode())
     return FalQueueClient(settings.provider_base_url, settings.provider_app_id, key)
@@ -215,6 +204,8 @@ def submit_object(obj: ObjectRef, deps: SubmitDeps) -> SubmitOutcome:
 
 
 def _submit(job_id: str, spec: JobSpec, deps: SubmitDeps) -> SubmitOutcome:
+    from .provider import ProviderError
+
     try:
         input_model = spec.build_input(deps.presign)
     except PipelineError as exc:

@@ -19,12 +19,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from . import aws_clients
 from .errors import ErrorCode, PipelineError
 from .job_store import JobError, JobRecord, JobStatus, JobStore
 from .observability import JOBS_FAILED, WEBHOOKS_REJECTED, bind, count, logger
 from .settings import Settings
 from .signatures import InvalidSignature, JwksUnavailable, WebhookVerifier
-from .url_guard import UrlNotAllowed, check_result_url
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -54,21 +54,23 @@ class WebhookDeps:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> WebhookDeps:
-        import boto3
-        import httpx
+        """Everything the webhook talks to, built cheaply at cold start.
 
+        The AWS clients and the JWKS HTTP client are LazyClients (aws_clients): boto3 and httpx are imported
+        and the clients built on the first delivery, not in Init; a warm container keeps them.
+        """
         from .signatures import JwksCache
 
-        endpoint = {"endpoint_url": settings.aws_endpoint_url} if settings.aws_endpoint_url else {}
+        endpoint = settings.aws_endpoint_url
         settings.need("RESULT_COPY_QUEUE_URL")
         verifier = overrides.pop("verifier", None) or WebhookVerifier(
-            JwksCache(settings.jwks_url, httpx.Client(timeout=httpx.Timeout(5.0, connect=3.0)))
+            JwksCache(settings.jwks_url, aws_clients.LazyClient(_jwks_http_client))
         )
         jobs = overrides.pop("jobs", None) or JobStore(
-            settings.jobs_table, boto3.resource("dynamodb", **endpoint), ttl_days=settings.job_ttl_days
+            settings.jobs_table, aws_clients.lazy_resource("dynamodb", endpoint), ttl_days=settings.job_ttl_days
         )
-        sqs = overrides.pop("sqs", None) or boto3.client("sqs", **endpoint)
-        events = overrides.pop("events", None) or _LazyClient(lambda: boto3.client("events", **endpoint))
+        sqs = overrides.pop("sqs", None) or aws_clients.lazy_client("sqs", endpoint)
+        events = overrides.pop("events", None) or aws_clients.lazy_client("events", endpoint)
         if "token_key" not in overrides and os.environ.get("WEBHOOK_TOKEN_SECRET_ARN", "").strip():
             from .submission import token_key_reader
 
@@ -76,17 +78,10 @@ class WebhookDeps:
         return cls(settings, verifier, jobs, sqs, events, **overrides)
 
 
-class _LazyClient:
-    """A boto3 client created on first use: the EventBridge client is only needed when a job finishes."""
+def _jwks_http_client() -> Any:
+    import httpx
 
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._factory()
-        return getattr(self._client, name)
+    return httpx.Client(timeout=httpx.Timeout(5.0, connect=3.0))
 
 
 def _answer(status_code: int, message: str, **extra: Any) -> WebhookOutcome:
@@ -171,6 +166,8 @@ def _provider_error(job: JobRecord, payload: Any, deps: WebhookDeps) -> WebhookO
 
 
 def _provider_ok(job: JobRecord, payload: Any, deps: WebhookDeps) -> WebhookOutcome:
+    from .url_guard import UrlNotAllowed, check_result_url  # imports httpx: only on this path
+
     result: dict[str, Any] | None = None
     if payload.payload is None:
         # No usable payload (fal's payload_error case): the worker fetches the result from the queue.
