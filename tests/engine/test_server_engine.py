@@ -118,5 +118,8 @@ def test_real_video_keeps_frames_duration_and_audio(http: httpx.Client, host: Ht
     assert len(frames) == 270 and abs(duration - 270 * 125 / 2997) < 0.1
     with av.open(str(sample_media.megamind_video())) as c:
         original = [f.to_ndarray(format="bgr24") for _, f in zip(range(100), c.decode(video=0))]
-    changed = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(frames[:100], original)]
-    assert sum(d > 2.0 for d in changed) > 50  # the face is swapped on most frames (the encode alone changes < 2)
+    # Share of pixels changed by more than 30 levels: the encode alone changes at most 0.01% of them; the swapped
+    # face (about 1-2% of this frame) changes far more, so > 0.5% means the face was swapped on that frame.
+    changed = [float((np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 30).mean())
+               for a, b in zip(frames[:100], original)]
+    assert sum(share > 0.005 for share in changed) > 50  # the face is swapped on most frames
