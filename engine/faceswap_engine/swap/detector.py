@@ -89,24 +89,11 @@ class _BlazeFace:
     def __call__(self, image_bgr: np.ndarray) -> list[Detection]:
         tensor, scale, px, py = letterbox(image_bgr, self.size)
         outs = self.model.run((tensor * 2.0 - 1.0)[None])
-        raw = outs[self._reg_idx][0]
-        logits = np.clip(outs[self._cls_idx][0, :, 0], -100, 100)
-        keep = np.nonzero(logits > np.log(self.min_score / (1 - self.min_score)))[0]
-        if keep.size == 0:
-            return []
-        raw = raw[keep] / self.size
-        anchors = self.anchors[keep]
-        cx, cy = raw[:, 0] + anchors[:, 0], raw[:, 1] + anchors[:, 1]
-        w, h = raw[:, 2], raw[:, 3]
-        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        pts = raw[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
-        scores = 1.0 / (1.0 + np.exp(-logits[keep]))
-        result = []
-        for box, score, kps in weighted_nms(boxes, scores, pts, 0.3):
-            box_px = (box * self.size - [px, py, px, py]) / scale
-            kps_px = (kps * self.size - [px, py]) / scale
-            result.append(Detection(tuple(float(v) for v in box_px), score, kps_px.astype(np.float32)))
-        return result
+        found = decode_ssd(outs[self._reg_idx][0], outs[self._cls_idx][0, :, 0], self.anchors, self.size,
+                           self.min_score, keypoints=6)
+        return [Detection(tuple(float(v) for v in to_image(box, scale, px, py)), score,
+                          to_image(kps, scale, px, py).astype(np.float32))
+                for box, score, kps in found]
 
 
 class FaceDetector:
@@ -133,3 +120,30 @@ class FaceDetector:
         if not found:
             found = self.short(image_bgr)
         return sorted(found, key=lambda d: -d.size)
+
+
+def to_image(coords: np.ndarray, scale: float, pad_x: float, pad_y: float) -> np.ndarray:
+    """Letterboxed pixel coordinates (x, y pairs, flattened or not) back to the original image's pixels."""
+    pad = np.resize(np.array([pad_x, pad_y]), coords.shape)
+    return (coords - pad) / scale
+
+
+def decode_ssd(raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, size: int, min_score: float,
+               keypoints: int) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    """Decode a MediaPipe SSD head (BlazeFace, palm detection) into boxes, scores and keypoints, after NMS.
+
+    ``raw`` holds per-anchor offsets (box centre, size, then ``keypoints`` x/y pairs) in input pixels, ``logits``
+    the per-anchor face/palm logit. Results are in letterboxed input pixels; ``to_image`` maps them back.
+    """
+    logits = np.clip(logits, -100, 100)
+    keep = np.nonzero(logits > np.log(min_score / (1 - min_score)))[0]
+    if keep.size == 0:
+        return []
+    offsets = raw[keep] / size
+    centres = anchors[keep]
+    cx, cy = offsets[:, 0] + centres[:, 0], offsets[:, 1] + centres[:, 1]
+    w, h = offsets[:, 2], offsets[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    pts = offsets[:, 4:4 + 2 * keypoints].reshape(-1, keypoints, 2) + centres[:, None, :]
+    scores = 1.0 / (1.0 + np.exp(-logits[keep]))
+    return [(box * size, float(score), kps * size) for box, score, kps in weighted_nms(boxes, scores, pts, 0.3)]

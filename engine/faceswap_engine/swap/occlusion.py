@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from .anchors import ssd_anchors
-from .detector import letterbox, weighted_nms
+from .detector import decode_ssd, letterbox, to_image
 from .mesh import Roi
 from .model_files import HAND_LANDMARK, PALM_DETECTION, locate
 from .tflite import TfliteModel
@@ -31,21 +31,9 @@ class PalmDetector:
         """[(box x0,y0,x1,y1, score, 7 keypoints)] in ``image_bgr`` pixels."""
         tensor, scale, px, py = letterbox(image_bgr, self.size)
         outs = self.model.run(tensor[None])
-        raw, logits = outs[self._reg][0], np.clip(outs[1 - self._reg][0, :, 0], -100, 100)
-        keep = np.nonzero(logits > np.log(self.min_score / (1 - self.min_score)))[0]
-        if keep.size == 0:
-            return []
-        raw = raw[keep] / self.size
-        anchors = self.anchors[keep]
-        cx, cy = raw[:, 0] + anchors[:, 0], raw[:, 1] + anchors[:, 1]
-        w, h = raw[:, 2], raw[:, 3]
-        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        kps = raw[:, 4:18].reshape(-1, 7, 2) + anchors[:, None, :]
-        scores = 1.0 / (1.0 + np.exp(-logits[keep]))
-        out = []
-        for box, score, pts in weighted_nms(boxes, scores, kps, 0.3):
-            out.append(((box * self.size - [px, py, px, py]) / scale, score, (pts * self.size - [px, py]) / scale))
-        return out
+        found = decode_ssd(outs[self._reg][0], outs[1 - self._reg][0, :, 0], self.anchors, self.size,
+                           self.min_score, keypoints=7)
+        return [(to_image(box, scale, px, py), score, to_image(kps, scale, px, py)) for box, score, kps in found]
 
 
 def hand_roi(box: np.ndarray, kps: np.ndarray) -> Roi:
