@@ -43,7 +43,6 @@ NAMES = StackNames.with_prefix("res")
 SECRET_NAME = "faceswap/fal-key-resilience"
 TOKEN_SECRET_NAME = "faceswap/webhook-token-resilience"
 TOKEN_SECRET = "tok-8c1e0d5a7b3f4e2a9d6c"  # per-job webhook URL tokens are HMACs under this key; never logged
-TOKENS = hasattr(submission_module, "token_key_reader")  # per-job webhook tokens, where the code has them
 WEBHOOK_BASE = "https://resilience.lambda-url.us-east-1.on.aws/"
 CAPTURE_QUEUE = "res-captured-events"
 MAX_RECEIVES = 5  # ResultCopyQueue maxReceiveCount in template.yaml
@@ -123,7 +122,7 @@ def stack() -> Iterator[Stack]:
         "RESULT_COPY_QUEUE_URL": f"{endpoint}/123456789012/{NAMES.result_copy_queue}",
         "EVENT_BUS_NAME": "default",
         **RECONCILE_ENV,
-        **({"WEBHOOK_TOKEN_SECRET_ARN": TOKEN_SECRET_NAME} if TOKENS else {}),
+        "WEBHOOK_TOKEN_SECRET_ARN": TOKEN_SECRET_NAME,
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -58,13 +58,11 @@ def test_same_event_delivered_many_times(rig: Rig) -> None:
     rig.check("fault", "same S3 event x10 then completed")
 
 
-RACE = ("BUG: JobStore.mark_submit_attempt lets every invocation that read the PENDING record before the first "
-        "attempt stamp POST as well (see test_submitter_retry_and_reconciler_resubmit_post_once); racy, so not strict")
 
 
 @pytest.mark.parametrize("idempotent", [
     pytest.param(True, id="with-powertools-idempotency"),
-    pytest.param(False, id="job-record-guard-only", marks=pytest.mark.xfail(strict=False, reason=RACE)),
+    pytest.param(False, id="job-record-guard-only"),
 ])
 def test_same_event_delivered_concurrently(rig: Rig, idempotent: bool) -> None:
     """Ten sandboxes get the same record at the same instant; losers of the in-progress lock are retried
@@ -92,7 +90,7 @@ def test_same_event_delivered_concurrently(rig: Rig, idempotent: bool) -> None:
         results.append(submit(obj))
     tally.add("duplicate_deliveries", N - 1)
     tally.case("exactly_once", f"same S3 event x10 concurrently ({'idempotency' if idempotent else 'record only'})")
-    tally.add("duplicate_submissions" if idempotent else "duplicate_submissions_known_bug", max(0, accepted(rig) - 1))
+    tally.add("duplicate_submissions", max(0, accepted(rig) - 1))
     assert accepted(rig) == 1, rig.provider.posts
     # The duplicates answer "duplicate" or replay the winner's stored outcome: one request id in all.
     assert len(results) == N
@@ -149,13 +147,6 @@ def test_overwrite_with_new_etag_is_a_new_job(rig: Rig) -> None:
     assert sorted(j.status for j in jobs) == [JobStatus.COMPLETED, JobStatus.COMPLETED]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (pipeline-core, JobStore.mark_submit_attempt): it only requires status PENDING, so two code paths "
-    "that both read the PENDING record before either stamped submit_attempted_at both POST. Powertools "
-    "idempotency no longer lets two submitter invocations race (keyed on bucket/key/etag), but the reconciler "
-    "resubmits a never-sent job through submission.submit_object, which can meet a delayed async retry of the "
-    "submitter. Fix: the first attempt must be exclusive (attribute_not_exists(submit_attempted_at)); see the "
-    "resilience report."))
 def test_submitter_retry_and_reconciler_resubmit_post_once(rig: Rig) -> None:
     """A (a late async retry of SubmitJob, with idempotency) resumes the never-sent job and is building its
     input; B (the reconciler's resubmit: submit_object) reads the record (no attempt yet), stamps its attempt
@@ -189,5 +180,5 @@ def test_submitter_retry_and_reconciler_resubmit_post_once(rig: Rig) -> None:
     thread_a.join()
     tally.add("duplicate_deliveries")
     tally.case("exactly_once", "late submitter retry vs reconciler resubmit, interleaved")
-    tally.add("duplicate_submissions_known_bug", max(0, accepted(rig) - 1))
+    tally.add("duplicate_submissions", max(0, accepted(rig) - 1))
     assert accepted(rig) == 1, rig.provider.posts

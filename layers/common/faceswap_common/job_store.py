@@ -254,13 +254,19 @@ class JobStore:
             raise
         return True
 
-    def mark_submit_attempt(self, job_id: str) -> bool:
-        """Before the submit POST: stamp submit_attempted_at and count the attempt (PENDING only)."""
+    def mark_submit_attempt(self, job_id: str, *, retry: bool = False) -> bool:
+        """Before the submit POST: stamp submit_attempted_at and count the attempt (PENDING only).
+
+        The first attempt is exclusive (only one caller may stamp a job never attempted), so two submitters that
+        both read PENDING, e.g. a late Lambda retry and the reconciler, cannot both POST. ``retry`` is for the
+        same caller trying again after the provider refused the connection before anything was sent.
+        """
         return self._update(
             job_id,
             "SET submit_attempted_at = :now, updated_at = :now ADD attempts :one",
             {":now": self._now(), ":one": 1},
             allowed=(JobStatus.PENDING,),
+            extra_condition=None if retry else "attribute_not_exists(submit_attempted_at)",
         )
 
     def mark_submitted(self, job_id: str, request_id: str) -> bool:

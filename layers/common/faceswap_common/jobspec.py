@@ -237,7 +237,7 @@ def _resolve_manifest(s3: Any, bucket: str, key: str, limits: SizeLimits) -> Res
     _check_size(key, len(raw), limits.manifest)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise PipelineError(ErrorCode.MANIFEST_NOT_JSON, f"{key} is not JSON: {exc}", {"key": key}) from None
     try:
         manifest = Manifest.model_validate(data, context={"bucket": bucket})

@@ -214,9 +214,11 @@ def _submit(job_id: str, spec: JobSpec, deps: SubmitDeps) -> SubmitOutcome:
     if deps.token_key is not None:
         webhook_url += f"&token={webhook_token(deps.token_key(), job_id)}"
     delays = iter(UNAVAILABLE_RETRY_DELAYS)
+    retry = False
     while True:
-        if not deps.jobs.mark_submit_attempt(job_id):
+        if not deps.jobs.mark_submit_attempt(job_id, retry=retry):
             return _duplicate(deps.jobs.get(job_id), job_id)
+        retry = True
         try:
             answer = deps.provider.submit(spec.endpoint, input_model, webhook_url)
             break
