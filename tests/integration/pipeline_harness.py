@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 import os
-import sys
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +26,7 @@ from faceswap_local.template_resources import ResourceNames, StackNames, create_
 from moto.server import ThreadedMotoServer
 
 from fal_protocol_server import KEY, Delivery, FalProtocolServer, free_port
+from lambda_harness import FakeContext, load_event, load_handler
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -42,28 +40,9 @@ MAX_VIDEO_BYTES = 256 * 1024
 CAPTURE_QUEUE = "it-captured-events"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "faceswap-test"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:faceswap-test"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
-
 
 def _load_handler(name: str) -> ModuleType:
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"it_handler_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler(name, "it_handler_")
 
 
 @dataclass

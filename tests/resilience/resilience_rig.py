@@ -9,12 +9,10 @@ and partial outputs into the tally that the terminal summary prints.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from urllib.parse import quote_plus
 import boto3
 import httpx
 import pytest
+from lambda_harness import FakeContext, load_event, load_handler
 from moto.server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -61,29 +60,9 @@ RECONCILE_ENV = {
 SETTLE_OFFSETS = (0, 120, 400, 700, 1000, 1300, 1600, 4000, 8000)
 
 
-@dataclass
-class FakeContext:
-    remaining_ms: int = 60_000
-    function_name: str = "faceswap-resilience"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:faceswap-resilience"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
-
 
 def _load_handler(name: str) -> ModuleType:
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"res_handler_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_handler(name, "res_handler_")
 
 
 @dataclass

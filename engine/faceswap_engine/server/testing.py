@@ -6,10 +6,17 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+    from pathlib import Path
+
+    import numpy as np
 
 
 def free_port(host: str = "127.0.0.1") -> int:
