@@ -36,6 +36,7 @@ log = logging.getLogger("local.stack")
 
 S3_EVENT_QUEUE = "faceswap-local-s3-events"
 SECRET_NAME = "faceswap/local/fal-key"
+TOKEN_SECRET_NAME = "faceswap/local/webhook-token-key"  # the template's WebhookTokenSecret
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -122,7 +123,9 @@ class StackRuntime:
 
         endpoint = self._start_moto(host, ports["moto_port"])
         resources = self._create_resources(endpoint)
-        secret_arn = self._create_secret(endpoint, key)
+        secret_arn = self._create_secret(endpoint, SECRET_NAME, key)
+        # As in AWS: webhook URLs carry a per-job token keyed by this secret (template: WebhookTokenSecret).
+        token_secret_arn = self._create_secret(endpoint, TOKEN_SECRET_NAME, secrets.token_hex(24))
 
         from faceswap_local.gateway import FunctionUrlGateway
 
@@ -140,6 +143,7 @@ class StackRuntime:
                 "LogLevel": "INFO",
             },
             local={**resources.env(), "WEBHOOK_URL": webhook_url, "AWS_ENDPOINT_URL": endpoint,
+                   "WEBHOOK_TOKEN_SECRET_ARN": token_secret_arn,
                    "AWS_REGION": cfg.region, "AWS_DEFAULT_REGION": cfg.region, **FAKE_CREDENTIALS},
         )
         gateway.function = functions.get("webhook")
@@ -208,10 +212,10 @@ class StackRuntime:
                            resources.result_copy_dlq_url, resources.submit_failure_queue_url)))
         return resources
 
-    def _create_secret(self, endpoint: str, key: str) -> str:
+    def _create_secret(self, endpoint: str, name: str, value: str) -> str:
         client = self._session().client("secretsmanager", endpoint_url=endpoint)
-        arn = str(client.create_secret(Name=SECRET_NAME, SecretString=key)["ARN"])
-        log.info("engine key stored in Secrets Manager: %s", arn)
+        arn = str(client.create_secret(Name=name, SecretString=value)["ARN"])
+        log.info("secret %s stored in Secrets Manager: %s", name, arn)
         return arn
 
     def _load_functions(self, parameters: dict[str, str], local: dict[str, str]) -> dict[str, Any]:
