@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from abc import ABC, abstractmethod
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from faceswap_local.lambda_host import InvocationError, LocalFunction
 log = logging.getLogger("local.pollers")
 
 
-class _Loop:
+class _Loop(ABC):
     """A daemon thread that calls ``step`` until stopped; a failing step is logged, never fatal."""
 
     name = "loop"
@@ -44,8 +45,9 @@ class _Loop:
                 log.warning("%s: %s: %s", self.name, type(exc).__name__, exc)
                 self._stop.wait(1.0)
 
+    @abstractmethod
     def step(self) -> None:
-        raise NotImplementedError
+        """One round of work (a long poll, a tick)."""
 
     def start(self) -> None:
         self.thread.start()

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from faceswap_engine.server.testing import ServerThread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -71,24 +71,16 @@ class FalProtocolServer:
         self.break_downloads = 0
         self._lock = threading.Lock()
         self.app = self._build()
-        self._server: uvicorn.Server | None = None
+        self._server: ServerThread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FalProtocolServer:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        thread = threading.Thread(target=self._server.run, daemon=True)
-        thread.start()
-        deadline = time.time() + 10
-        while not self._server.started:
-            if time.time() > deadline:
-                raise RuntimeError("protocol server did not start")
-            time.sleep(0.02)
+        self._server = ServerThread(self.app, port=self.port).start()  # real HTTP on loopback
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.stop()
 
     def reset(self) -> None:
         with self._lock:

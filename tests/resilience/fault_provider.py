@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from faceswap_engine.server.testing import ServerThread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
@@ -87,25 +87,18 @@ class FaultProvider:
         self.host = f"127.0.0.1:{self.port}"
         self._lock = threading.Lock()
         self.app = self._build()
-        self._server: uvicorn.Server | None = None
+        self._server: ServerThread | None = None
         self._base_key = Ed25519PrivateKey.generate()  # stable across tests: handlers cache the JWKS
         self.reset()
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> FaultProvider:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        threading.Thread(target=self._server.run, daemon=True).start()
-        deadline = time.time() + 10
-        while not self._server.started:
-            if time.time() > deadline:
-                raise RuntimeError("fault provider did not start")
-            time.sleep(0.02)
+        self._server = ServerThread(self.app, port=self.port).start()  # real HTTP on loopback
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.stop()
 
     def reset(self) -> None:
         with self._lock:
