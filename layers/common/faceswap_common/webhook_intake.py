@@ -147,12 +147,12 @@ def handle_webhook(
 
 
 def _token_ok(key: bytes, job_id: str, token: str) -> bool:
-    """Constant-time check of the per-job URL token (see submission.webhook_token)."""
-    import hashlib
+    """Constant-time check of the per-job URL token that submission put in the webhook URL."""
     import hmac
 
-    expected = hmac.new(key, job_id.encode(), hashlib.sha256).hexdigest()[:32]
-    return hmac.compare_digest(expected, token)
+    from .submission import webhook_token
+
+    return hmac.compare_digest(webhook_token(key, job_id), token)
 
 
 def _provider_error(job: JobRecord, payload: Any, deps: WebhookDeps) -> WebhookOutcome:
