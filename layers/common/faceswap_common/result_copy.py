@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from . import aws_clients
 from .errors import ErrorCode, PipelineError
+from .job_failure import fail_job
 from .job_store import JobError, JobRecord, JobStatus, JobStore, OutputRef
 from .media_types import content_type_for, extension_for_content_type, kind_of
-from .observability import JOBS_COMPLETED, JOBS_FAILED, PROCESSING_TIME, bind, count, logger, milliseconds
+from .observability import JOBS_COMPLETED, PROCESSING_TIME, bind, count, logger, milliseconds
 from .settings import Settings
 
 OUTPUT_PREFIX = "outputs/"
@@ -178,14 +179,7 @@ def _complete(job: JobRecord, output: OutputRef, processing_time_ms: int | None,
 
 
 def _fail(job: JobRecord, error: JobError, deps: CopyDeps) -> str:
-    from .notifications import publish_job_event
-
-    changed = deps.jobs.mark_failed(job.job_id, error)
-    logger.warning("job failed", extra={"error_code": error.code, "error": error.message})
-    current = deps.jobs.get(job.job_id)
-    if changed and current is not None:
-        count(JOBS_FAILED)
-        publish_job_event(deps.events, deps.settings.event_bus_name, current)
+    current = fail_job(deps.jobs, deps.events, deps.settings.event_bus_name, job.job_id, error)
     return current.status.value if current else JobStatus.FAILED.value
 
 

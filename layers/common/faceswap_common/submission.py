@@ -21,10 +21,11 @@ from pydantic import BaseModel
 from . import aws_clients
 from .api_models import Endpoint
 from .errors import ErrorCode, PipelineError
+from .job_failure import fail_job
 from .job_store import JobError, JobRecord, JobStatus, JobStore, TriggerRef, make_job_id
 from .jobspec import JobSpec, SizeLimits, decode_event_key, resolve_job_spec
 from .media_types import kind_of
-from .observability import JOBS_FAILED, JOBS_SUBMITTED, bind, count, logger
+from .observability import JOBS_SUBMITTED, bind, count, logger
 from .settings import Settings
 
 if TYPE_CHECKING:  # the provider client imports httpx: loaded with the first submit, not at cold start
@@ -272,15 +273,8 @@ def _fail_before_spec(obj: ObjectRef, exc: PipelineError, deps: SubmitDeps) -> S
 
 
 def _fail(job_id: str, exc: PipelineError, deps: SubmitDeps) -> SubmitOutcome:
-    from .notifications import publish_job_event
-
     error = JobError.from_exception(exc)
-    changed = deps.jobs.mark_failed(job_id, error)
-    logger.warning("job failed", extra={"error_code": exc.code, "error": exc.message, "detail": exc.detail})
-    job = deps.jobs.get(job_id)
-    if changed and job is not None:
-        count(JOBS_FAILED)
-        publish_job_event(deps.events, deps.settings.event_bus_name, job)
+    job = fail_job(deps.jobs, deps.events, deps.settings.event_bus_name, job_id, error)
     return SubmitOutcome(
         outcome="failed",
         job_id=job_id,

@@ -21,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 
 from . import aws_clients
 from .errors import ErrorCode, PipelineError
+from .job_failure import fail_job
 from .job_store import JobError, JobRecord, JobStatus, JobStore
-from .observability import JOBS_FAILED, WEBHOOKS_REJECTED, bind, count, logger
+from .observability import WEBHOOKS_REJECTED, bind, count, logger
 from .settings import Settings
 from .signatures import InvalidSignature, JwksUnavailable, WebhookVerifier
 
@@ -166,7 +167,10 @@ def _provider_error(job: JobRecord, payload: Any, deps: WebhookDeps) -> WebhookO
 
 
 def _provider_ok(job: JobRecord, payload: Any, deps: WebhookDeps) -> WebhookOutcome:
-    from .url_guard import UrlNotAllowed, check_result_url  # imports httpx: only on this path
+    from .url_guard import (  # imports httpx: only on this path
+        UrlNotAllowed,
+        check_result_url,
+    )
 
     result: dict[str, Any] | None = None
     if payload.payload is None:
@@ -208,14 +212,7 @@ def _enqueue_copy(job_id: str, request_id: str, deps: WebhookDeps) -> None:
 
 
 def _fail(job: JobRecord, error: JobError, deps: WebhookDeps, *, request_id: str) -> WebhookOutcome:
-    from .notifications import publish_job_event
-
-    changed = deps.jobs.mark_failed(job.job_id, error)
-    logger.warning("job failed", extra={"error_code": error.code, "error": error.message})
-    current = deps.jobs.get(job.job_id)
-    if changed and current is not None:
-        count(JOBS_FAILED)
-        publish_job_event(deps.events, deps.settings.event_bus_name, current)
+    current = fail_job(deps.jobs, deps.events, deps.settings.event_bus_name, job.job_id, error)
     status = current.status.value if current else JobStatus.FAILED.value
     return _answer(200, "recorded", status=status, error=json.loads(error.model_dump_json()))
 
